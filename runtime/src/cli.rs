@@ -1,0 +1,118 @@
+//! The `predictor` command line: arguments parsed cheaply first (every flag also an env
+//! var), then dispatched.
+
+use crate::deployment::loader::Loader;
+use crate::http::DEFAULT_MAX_BODY_BYTES;
+use crate::server::{ServeOptions, serve};
+use crate::wasm::engine::EngineLimits;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "predictor",
+    version,
+    about = "WebAssembly-sandboxed predictor runtime (KServe V1/V2)"
+)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `predictor_runtime=debug`.
+    #[arg(long, env = "PREDICTOR_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve deployments over KServe V1 and the Open Inference Protocol.
+    Serve(ServeArgs),
+    /// Validate a deployment folder: definition, files, component or model, guest init.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PREDICTOR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the runtime keeps its state (the compiled-component cache).
+    #[arg(long, env = "PREDICTOR_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// A deployment folder to serve (repeatable; comma-separated in the env var).
+    #[arg(long = "deploy", env = "PREDICTOR_DEPLOY", value_delimiter = ',')]
+    pub deploy: Vec<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "PREDICTOR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The deployment folder (holding `deployment.json`).
+    pub dir: PathBuf,
+    /// Where the compiled-component cache lives.
+    #[arg(long, env = "PREDICTOR_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(a) => {
+            serve(ServeOptions {
+                listen: a.listen,
+                data_dir: a.data_dir,
+                deploy: a.deploy,
+                max_body_bytes: a.max_body_bytes,
+            })
+            .await
+        }
+        Command::Check(a) => {
+            let loader = Loader::new(&a.data_dir.join("compiled"), &EngineLimits::default())?;
+            let report = loader.check(&a.dir).await?;
+            for w in &report.warnings {
+                println!("warning: {w}");
+            }
+            println!(
+                "ok: deployment {:?} in {} would serve",
+                report.config.name,
+                a.dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,593 @@
+//! `deployment.json`: a deployment's definition, with the Hopsworks predictor field names.
+//!
+//! Parsing rejects unknown fields and wrong types with the path of the offending field
+//! (`resources.limits.cores: invalid type ...`); [`DeploymentConfig::validate`] then checks
+//! values and their combinations, naming the field, and returns warnings for features that
+//! are parsed and kept but not served yet.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Environment variables the runtime sets itself; `env_vars` cannot override them.
+pub const RESERVED_ENV_VARS: [&str; 6] = [
+    "ARTIFACT_FILES_PATH",
+    "DEPLOYMENT_NAME",
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "ARTIFACT_VERSION",
+    "CONFIG_FILE_PATH",
+];
+
+/// A definition that cannot be served; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid deployment definition: {0}")]
+pub struct ConfigError(pub String);
+
+/// A deployment's definition.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Deployment name: the `{m}` of every endpoint.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Registry name of the model; defaults to `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    /// Model version (V2 `versions`); defaults to 1.
+    #[serde(default = "one")]
+    pub model_version: u32,
+    /// Artifact version; defaults to 1.
+    #[serde(default = "one")]
+    pub artifact_version: u32,
+    /// Where the model lives in the registry (informative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_framework: Option<ModelFramework>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_server: Option<ModelServer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_tool: Option<ServingTool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_protocol: Option<ApiProtocol>,
+    /// A predictor component (`.wasm`) in the deployment folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_file: Option<String>,
+    /// A Python `Predict` script in the deployment folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_file: Option<String>,
+    /// A model graph (`.onnx`) served natively, with no component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_file: Option<String>,
+    /// A configuration file handed to the predictor (`CONFIG_FILE_PATH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_batcher: Option<InferenceBatcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_logger: Option<InferenceLogger>,
+    #[serde(default)]
+    pub scaling_configuration: ScalingConfiguration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transformer: Option<TransformerConfig>,
+    /// Extra environment variables for the predictor.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_vars: BTreeMap<String, String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ModelFramework {
+    Tensorflow,
+    Torch,
+    Python,
+    Sklearn,
+    Onnx,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ModelServer {
+    Python,
+    TensorflowServing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ServingTool {
+    Default,
+    Kserve,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ApiProtocol {
+    Rest,
+    Grpc,
+}
+
+/// Hopsworks `Resources`: cores and memory (MB) as `requests` and `limits`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default = "Resource::default_requests")]
+    pub requests: Resource,
+    #[serde(default = "Resource::default_limits")]
+    pub limits: Resource,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            requests: Resource::default_requests(),
+            limits: Resource::default_limits(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    pub cores: f64,
+    /// Megabytes.
+    pub memory: u64,
+    #[serde(default)]
+    pub gpus: u32,
+}
+
+impl Resource {
+    fn default_requests() -> Resource {
+        Resource {
+            cores: 0.2,
+            memory: 32,
+            gpus: 0,
+        }
+    }
+    fn default_limits() -> Resource {
+        Resource {
+            cores: 2.0,
+            memory: 1024,
+            gpus: 0,
+        }
+    }
+}
+
+/// Hopsworks `InferenceBatcher` (latency and timeout in milliseconds).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferenceBatcher {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// Hopsworks `InferenceLogger`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferenceLogger {
+    #[serde(default = "LoggerMode::default_mode")]
+    pub mode: LoggerMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_topic: Option<KafkaTopic>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LoggerMode {
+    None,
+    All,
+    ModelInputs,
+    Predictions,
+}
+
+impl LoggerMode {
+    fn default_mode() -> LoggerMode {
+        LoggerMode::All
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTopic {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_of_partitions: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_of_replicas: Option<u32>,
+}
+
+/// Hopsworks `PredictorScalingConfig` (Knative's autoscaler fields and defaults).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingConfiguration {
+    #[serde(default = "one")]
+    pub min_instances: u32,
+    /// Defaults to the ceiling of `resources.limits.cores`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
+    #[serde(default = "ScaleMetric::default_metric")]
+    pub scale_metric: ScaleMetric,
+    #[serde(default = "default_target")]
+    pub target: u32,
+    #[serde(default = "default_panic_window")]
+    pub panic_window_percentage: f64,
+    #[serde(default = "default_panic_threshold")]
+    pub panic_threshold_percentage: f64,
+    #[serde(default = "default_stable_window")]
+    pub stable_window_seconds: u32,
+    #[serde(default)]
+    pub scale_to_zero_retention_seconds: u32,
+}
+
+impl Default for ScalingConfiguration {
+    fn default() -> Self {
+        ScalingConfiguration {
+            min_instances: 1,
+            max_instances: None,
+            scale_metric: ScaleMetric::Concurrency,
+            target: default_target(),
+            panic_window_percentage: default_panic_window(),
+            panic_threshold_percentage: default_panic_threshold(),
+            stable_window_seconds: default_stable_window(),
+            scale_to_zero_retention_seconds: 0,
+        }
+    }
+}
+
+fn default_target() -> u32 {
+    100
+}
+fn default_panic_window() -> f64 {
+    10.0
+}
+fn default_panic_threshold() -> f64 {
+    200.0
+}
+fn default_stable_window() -> u32 {
+    60
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ScaleMetric {
+    Concurrency,
+    Rps,
+}
+
+impl ScaleMetric {
+    fn default_metric() -> ScaleMetric {
+        ScaleMetric::Concurrency
+    }
+}
+
+/// A transformer in front of the predictor (served by a later release; kept now).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformerConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_file: Option<String>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub scaling_configuration: ScalingConfiguration,
+}
+
+/// What serves the predictions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PredictorSource {
+    Component(String),
+    Script(String),
+    Model(String),
+}
+
+impl DeploymentConfig {
+    /// Parses JSON text; errors name the path of the offending field.
+    pub fn parse(text: &str) -> Result<DeploymentConfig, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                ConfigError(inner.to_string())
+            } else {
+                ConfigError(format!("{path}: {inner}"))
+            }
+        })
+    }
+
+    /// The registry model name (`model_name`, else `name`).
+    pub fn model_name(&self) -> &str {
+        self.model_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Which file serves the predictions.
+    pub fn source(&self) -> Result<PredictorSource, ConfigError> {
+        match (&self.component_file, &self.script_file, &self.model_file) {
+            (Some(c), None, None) => Ok(PredictorSource::Component(c.clone())),
+            (None, Some(s), None) => Ok(PredictorSource::Script(s.clone())),
+            (None, None, Some(m)) => Ok(PredictorSource::Model(m.clone())),
+            (None, None, None) => Err(ConfigError(
+                "one of component_file, script_file or model_file is required".into(),
+            )),
+            _ => Err(ConfigError(
+                "component_file, script_file and model_file are exclusive: give exactly one".into(),
+            )),
+        }
+    }
+
+    /// Instances that may serve at once.
+    pub fn max_instances(&self) -> u32 {
+        self.scaling_configuration
+            .max_instances
+            .unwrap_or_else(|| (self.resources.limits.cores.ceil() as u32).max(1))
+    }
+
+    /// Checks values and combinations. Returns warnings about fields kept but not yet served.
+    pub fn validate(&self) -> Result<Vec<String>, ConfigError> {
+        let err = |m: String| Err(ConfigError(m));
+        if !valid_name(&self.name) {
+            return err(format!(
+                "name: {:?} must be 1-63 letters, digits or '-', starting with a letter",
+                self.name
+            ));
+        }
+        if let Some(m) = &self.model_name {
+            if m.is_empty() || m.contains(['/', ':']) {
+                return err(format!(
+                    "model_name: {m:?} must be non-empty, without '/' or ':'"
+                ));
+            }
+        }
+        if self.model_version == 0 {
+            return err("model_version: must be at least 1".into());
+        }
+        self.source()?;
+        for (field, file) in [
+            ("component_file", &self.component_file),
+            ("script_file", &self.script_file),
+            ("model_file", &self.model_file),
+            ("config_file", &self.config_file),
+        ] {
+            if let Some(f) = file {
+                check_relative(field, f)?;
+            }
+        }
+        check_resources("resources", &self.resources)?;
+        check_scaling(
+            "scaling_configuration",
+            &self.scaling_configuration,
+            self.max_instances(),
+        )?;
+        for name in self.env_vars.keys() {
+            if RESERVED_ENV_VARS.contains(&name.as_str()) {
+                return err(format!(
+                    "env_vars.{name}: set by the runtime, cannot be overridden"
+                ));
+            }
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return err(format!("env_vars: {name:?} is not a valid variable name"));
+            }
+        }
+
+        let mut warnings = Vec::new();
+        if let Some(b) = &self.inference_batcher {
+            if b.max_batch_size == Some(0) {
+                return err("inference_batcher.max_batch_size: must be at least 1".into());
+            }
+            if b.enabled {
+                warnings.push(
+                    "inference_batcher is enabled but host batching is not built yet: requests are served one by one"
+                        .into(),
+                );
+            }
+        }
+        if let Some(l) = &self.inference_logger {
+            if l.mode != LoggerMode::None {
+                match &l.kafka_topic {
+                    Some(t) if t.name.is_empty() => {
+                        return err("inference_logger.kafka_topic.name: must not be empty".into());
+                    }
+                    _ => {}
+                }
+                warnings.push(format!(
+                    "inference_logger mode {:?} is set but inference logging is not built yet: nothing is logged",
+                    l.mode
+                ));
+            }
+        }
+        if let Some(t) = &self.transformer {
+            check_resources("transformer.resources", &t.resources)?;
+            warnings.push("transformer is set but transformers are not built yet: requests go straight to the predictor".into());
+        }
+        let s = &self.scaling_configuration;
+        if s.min_instances == 0 {
+            warnings.push("scaling_configuration.min_instances is 0 but scale-to-zero is not built yet: one instance stays warm".into());
+        }
+        if self.api_protocol == Some(ApiProtocol::Grpc) {
+            warnings.push("api_protocol GRPC is not served yet: the REST endpoints answer".into());
+        }
+        if self.resources.requests.gpus > 0 || self.resources.limits.gpus > 0 {
+            warnings.push(
+                "resources.gpus: this runtime has no GPU support; the request is ignored".into(),
+            );
+        }
+        Ok(warnings)
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes[0].is_ascii_alphabetic()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && !name.ends_with('-')
+}
+
+fn check_relative(field: &str, path: &str) -> Result<(), ConfigError> {
+    let p = std::path::Path::new(path);
+    if path.is_empty()
+        || p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(ConfigError(format!(
+            "{field}: {path:?} must be a path inside the deployment folder"
+        )));
+    }
+    Ok(())
+}
+
+fn check_resources(field: &str, r: &Resources) -> Result<(), ConfigError> {
+    for (which, res) in [("requests", &r.requests), ("limits", &r.limits)] {
+        if !(res.cores.is_finite() && res.cores > 0.0) {
+            return Err(ConfigError(format!(
+                "{field}.{which}.cores: must be a positive number"
+            )));
+        }
+        if res.memory == 0 {
+            return Err(ConfigError(format!(
+                "{field}.{which}.memory: must be at least 1 (MB)"
+            )));
+        }
+    }
+    if r.requests.cores > r.limits.cores {
+        return Err(ConfigError(format!(
+            "{field}.requests.cores: {} exceeds limits.cores {}",
+            r.requests.cores, r.limits.cores
+        )));
+    }
+    if r.requests.memory > r.limits.memory {
+        return Err(ConfigError(format!(
+            "{field}.requests.memory: {} exceeds limits.memory {}",
+            r.requests.memory, r.limits.memory
+        )));
+    }
+    Ok(())
+}
+
+fn check_scaling(field: &str, s: &ScalingConfiguration, max: u32) -> Result<(), ConfigError> {
+    if max == 0 {
+        return Err(ConfigError(format!(
+            "{field}.max_instances: must be at least 1"
+        )));
+    }
+    if s.min_instances > max {
+        return Err(ConfigError(format!(
+            "{field}.min_instances: {} exceeds max_instances {max}",
+            s.min_instances
+        )));
+    }
+    if s.target == 0 {
+        return Err(ConfigError(format!("{field}.target: must be at least 1")));
+    }
+    if !(1.0..=100.0).contains(&s.panic_window_percentage) {
+        return Err(ConfigError(format!(
+            "{field}.panic_window_percentage: must be within 1..=100"
+        )));
+    }
+    if !(110.0..=1000.0).contains(&s.panic_threshold_percentage) {
+        return Err(ConfigError(format!(
+            "{field}.panic_threshold_percentage: must be within 110..=1000"
+        )));
+    }
+    if !(6..=3600).contains(&s.stable_window_seconds) {
+        return Err(ConfigError(format!(
+            "{field}.stable_window_seconds: must be within 6..=3600"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<DeploymentConfig, ConfigError> {
+        let c = DeploymentConfig::parse(text)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn minimal_definition_gets_hopsworks_defaults() {
+        let c = parse(r#"{"name": "iris", "model_file": "model.onnx"}"#).unwrap();
+        assert_eq!(c.model_name(), "iris");
+        assert_eq!(c.model_version, 1);
+        assert_eq!(c.resources.limits.memory, 1024);
+        assert_eq!(c.scaling_configuration.target, 100);
+        assert_eq!(c.max_instances(), 2);
+        assert_eq!(
+            c.source().unwrap(),
+            PredictorSource::Model("model.onnx".into())
+        );
+    }
+
+    #[test]
+    fn unknown_and_mistyped_fields_are_named() {
+        let e =
+            parse(r#"{"name": "iris", "model_file": "m.onnx", "modle_version": 2}"#).unwrap_err();
+        assert!(e.0.contains("unknown field `modle_version`"), "{e}");
+        let e = parse(r#"{"name": "iris", "model_file": "m.onnx", "resources": {"limits": {"cores": "two", "memory": 1}}}"#)
+            .unwrap_err();
+        assert!(e.0.starts_with("resources.limits.cores:"), "{e}");
+        let e = parse(r#"{"name": "iris", "model_file": "m.onnx", "model_server": "FLASK"}"#)
+            .unwrap_err();
+        assert!(e.0.starts_with("model_server:"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        for (text, field) in [
+            (r#"{"name": "bad name", "model_file": "m.onnx"}"#, "name:"),
+            (r#"{"name": "a"}"#, "one of component_file"),
+            (
+                r#"{"name": "a", "model_file": "m.onnx", "component_file": "p.wasm"}"#,
+                "exclusive",
+            ),
+            (r#"{"name": "a", "model_file": "../m.onnx"}"#, "model_file:"),
+            (
+                r#"{"name": "a", "model_file": "m.onnx", "env_vars": {"MODEL_NAME": "x"}}"#,
+                "env_vars.MODEL_NAME",
+            ),
+            (
+                r#"{"name": "a", "model_file": "m.onnx", "scaling_configuration": {"min_instances": 5, "max_instances": 2}}"#,
+                "scaling_configuration.min_instances",
+            ),
+            (
+                r#"{"name": "a", "model_file": "m.onnx", "resources": {"requests": {"cores": 4, "memory": 32}}}"#,
+                "resources.requests.cores",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.0.contains(field), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn features_not_built_yet_warn() {
+        let c = DeploymentConfig::parse(
+            r#"{"name": "a", "model_file": "m.onnx",
+                "inference_batcher": {"enabled": true, "max_batch_size": 8},
+                "inference_logger": {"mode": "ALL", "kafka_topic": {"name": "t"}}}"#,
+        )
+        .unwrap();
+        let warnings = c.validate().unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+}

@@ -1,0 +1,148 @@
+//! The deployment's log: what `predictor logs NAME` and Hopsworks' `get_logs()` show. It
+//! holds the runtime's own lines about the deployment (start, failures) and what its guests
+//! write (the `log` import, stdout, stderr), bounded to the newest lines. Every line is also
+//! a tracing event carrying the deployment's name.
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Lines kept per deployment unless configured otherwise.
+pub const DEFAULT_LOG_LINES: usize = 1000;
+/// A guest line longer than this is cut, so a runaway print cannot fill host memory.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// Who wrote a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSource {
+    /// The runtime, about this deployment.
+    Runtime,
+    /// The guest, through the `log` import.
+    Guest,
+    /// The guest's standard output.
+    Stdout,
+    /// The guest's standard error.
+    Stderr,
+}
+
+/// Severity, as the `log` import names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// One line of a deployment's log.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    pub source: LogSource,
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// A bounded log of one deployment.
+#[derive(Debug)]
+pub struct DeploymentLog {
+    deployment: String,
+    capacity: usize,
+    lines: Mutex<VecDeque<LogLine>>,
+}
+
+impl DeploymentLog {
+    pub fn new(deployment: &str, capacity: usize) -> Arc<DeploymentLog> {
+        Arc::new(DeploymentLog {
+            deployment: deployment.to_string(),
+            capacity: capacity.max(1),
+            lines: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Appends a line, dropping the oldest past capacity.
+    pub fn push(&self, source: LogSource, level: LogLevel, message: impl Into<String>) {
+        let mut message = message.into();
+        if message.len() > MAX_LINE_BYTES {
+            let mut cut = MAX_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [truncated]");
+        }
+        let deployment = self.deployment.as_str();
+        match level {
+            LogLevel::Error => tracing::error!(deployment, ?source, "{message}"),
+            LogLevel::Warn => tracing::warn!(deployment, ?source, "{message}"),
+            LogLevel::Info => tracing::info!(deployment, ?source, "{message}"),
+            LogLevel::Debug => tracing::debug!(deployment, ?source, "{message}"),
+            LogLevel::Trace => tracing::trace!(deployment, ?source, "{message}"),
+        }
+        let timestamp_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut lines = self.lines.lock();
+        if lines.len() == self.capacity {
+            lines.pop_front();
+        }
+        lines.push_back(LogLine {
+            timestamp_ms,
+            source,
+            level,
+            message,
+        });
+    }
+
+    /// A runtime line at info level.
+    pub fn info(&self, message: impl Into<String>) {
+        self.push(LogSource::Runtime, LogLevel::Info, message);
+    }
+
+    /// A runtime line at warn level.
+    pub fn warn(&self, message: impl Into<String>) {
+        self.push(LogSource::Runtime, LogLevel::Warn, message);
+    }
+
+    /// A runtime line at error level.
+    pub fn error(&self, message: impl Into<String>) {
+        self.push(LogSource::Runtime, LogLevel::Error, message);
+    }
+
+    /// The newest `n` lines, oldest first.
+    pub fn tail(&self, n: usize) -> Vec<LogLine> {
+        let lines = self.lines.lock();
+        lines
+            .iter()
+            .skip(lines.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_lines_and_cuts_long_ones() {
+        let log = DeploymentLog::new("d", 2);
+        log.info("one");
+        log.info("two");
+        log.push(
+            LogSource::Stdout,
+            LogLevel::Info,
+            "x".repeat(MAX_LINE_BYTES + 10),
+        );
+        let tail = log.tail(10);
+        assert_eq!(tail.len(), 2);
+        assert_eq!(tail[0].message, "two");
+        assert!(tail[1].message.ends_with("[truncated]"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The HTTP surface: `fn app(state) -> Router` with KServe V1 ([`v1`]) and Open Inference
+//! Protocol ([`v2`]) routes, a request id on every request and response (`x-request-id`,
+//! taken from the client or made), a span per request, a body-size limit, and
+//! `{"error": "..."}` answers for every failure ([`error`]), including unknown routes and
+//! handler panics.
+
+pub mod error;
+pub mod v1;
+pub mod v2;
+
+use crate::deployment::Deployment;
+use crate::deployment::registry::Registry;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::ApiError;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Default limit on request bodies.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+}
+
+/// The router, without a socket (tests can drive it directly).
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/", get(v1::root))
+        .route("/v1/models", get(v1::list))
+        .route("/v1/models/{model}", get(v1::status).post(v1::action))
+        .route("/v1/models/{model}/versions/{version}", get(v1::status_version).post(v1::action_version))
+        .route("/v2", get(v2::server_metadata))
+        .route("/v2/health/live", get(v2::live))
+        .route("/v2/health/ready", get(v2::ready))
+        .route("/v2/models/{model}", get(v2::metadata))
+        .route("/v2/models/{model}/versions/{version}", get(v2::metadata))
+        .route("/v2/models/{model}/ready", get(v2::model_ready))
+        .route("/v2/models/{model}/versions/{version}/ready", get(v2::model_ready))
+        .route("/v2/models/{model}/infer", post(v2::infer))
+        .route("/v2/models/{model}/versions/{version}/infer", post(v2::infer))
+        .route("/v2/repository/index", post(v2::repository_index))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while handling the request").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn unknown_route(req: Request<Body>) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+async fn method_not_allowed(req: Request<Body>) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// The deployment called `model`, checking the version when the path names one.
+pub fn lookup(
+    state: &AppState,
+    model: &str,
+    version: Option<&str>,
+) -> Result<Arc<Deployment>, ApiError> {
+    let deployment = state.registry.get(model).ok_or_else(|| {
+        ApiError::from(crate::inference::InferenceError::NotFound(
+            model.to_string(),
+        ))
+    })?;
+    if let Some(v) = version {
+        if v != deployment.config.model_version.to_string() {
+            return Err(ApiError::not_found(format!(
+                "deployment {model:?} has no version {v:?} (it serves version {})",
+                deployment.config.model_version
+            )));
+        }
+    }
+    Ok(deployment)
+}
+
+/// A 200 with a JSON body already encoded.
+pub fn json_response(body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,133 @@
+//! Open Inference Protocol routes: health, server and model metadata, readiness, inference
+//! and the repository index.
+
+use super::error::ApiError;
+use super::{AppState, json_response, lookup};
+use crate::inference::{self, InferenceError};
+use crate::protocol::v2::{self, ModelMetadata, ServerMetadata};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+/// `GET /v2`.
+pub async fn server_metadata() -> Json<ServerMetadata> {
+    Json(ServerMetadata {
+        name: "predictor-runtime",
+        version: env!("CARGO_PKG_VERSION"),
+        extensions: vec!["model_repository"],
+    })
+}
+
+/// `GET /v2/health/live`.
+pub async fn live() -> Json<Value> {
+    Json(json!({"live": true}))
+}
+
+/// `GET /v2/health/ready`: 200 when every deployment serves, 400 (the protocol's "false")
+/// naming the ones that do not.
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let failed: Vec<String> = state
+        .registry
+        .list()
+        .iter()
+        .filter(|d| d.predictor().is_err())
+        .map(|d| d.name().to_string())
+        .collect();
+    if failed.is_empty() {
+        Ok(Json(json!({"ready": true})))
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("not ready: {}", failed.join(", ")),
+        ))
+    }
+}
+
+/// `GET /v2/models/{m}[/versions/{v}]`.
+pub async fn metadata(
+    State(state): State<AppState>,
+    Path(path): Path<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let (model, version) = model_version(&path)?;
+    let deployment = lookup(&state, model, version)?;
+    let predictor = deployment.predictor().map_err(|reason| {
+        ApiError::from(InferenceError::NotReady {
+            name: model.to_string(),
+            reason: reason.to_string(),
+        })
+    })?;
+    let (inputs, outputs) = predictor.signature();
+    let body = serde_json::to_vec(&ModelMetadata {
+        name: deployment.name(),
+        versions: vec![deployment.config.model_version.to_string()],
+        platform: predictor.platform(),
+        inputs,
+        outputs,
+    })
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(json_response(body))
+}
+
+/// `GET /v2/models/{m}[/versions/{v}]/ready`: 200, or 400 with the reason.
+pub async fn model_ready(
+    State(state): State<AppState>,
+    Path(path): Path<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let (model, version) = model_version(&path)?;
+    let deployment = lookup(&state, model, version)?;
+    match deployment.predictor() {
+        Ok(_) => Ok(Json(json!({"name": deployment.name(), "ready": true}))),
+        Err(reason) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("deployment {model:?} is not ready: {reason}"),
+        )),
+    }
+}
+
+/// `POST /v2/models/{m}[/versions/{v}]/infer`.
+pub async fn infer(
+    State(state): State<AppState>,
+    Path(path): Path<Vec<(String, String)>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let (model, version) = model_version(&path)?;
+    let deployment = lookup(&state, model, version)?;
+    let decoded = v2::decode(&body)?;
+    let output = inference::dispatch(&deployment, decoded.payload).await?;
+    let body = v2::encode(
+        deployment.name(),
+        deployment.config.model_version,
+        decoded.id.as_deref(),
+        &output,
+    )?;
+    Ok(json_response(body))
+}
+
+/// `POST /v2/repository/index`.
+pub async fn repository_index(State(state): State<AppState>) -> Json<Value> {
+    let entries: Vec<Value> = state
+        .registry
+        .list()
+        .iter()
+        .map(|d| {
+            json!({
+                "name": d.name(),
+                "version": d.config.model_version.to_string(),
+                "state": d.state(),
+                "reason": d.predictor().err().unwrap_or(""),
+            })
+        })
+        .collect();
+    Json(Value::Array(entries))
+}
+
+fn model_version(path: &[(String, String)]) -> Result<(&str, Option<&str>), ApiError> {
+    let get = |key: &str| path.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let model = get("model").ok_or_else(|| ApiError::not_found("no model in the path"))?;
+    Ok((model, get("version")))
+}

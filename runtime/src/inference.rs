@@ -1,0 +1,197 @@
+//! The middle of the request path: a decoded [`InferenceRequest`] is dispatched to the
+//! deployment's predictor and comes back as an [`Output`] for the protocol to encode.
+//!
+//! ```text
+//! HTTP → protocol::{v1,v2}::decode → inference::dispatch → protocol::{v1,v2}::encode → HTTP
+//!                                        │
+//!                          component pool (JSON or tensors) | native graph (tensors)
+//! ```
+//!
+//! `dispatch` is where later stages slot in (admission/queue, batching, the inference-log
+//! tap), each seeing the request and its outcome.
+
+use crate::deployment::Deployment;
+use crate::native::ModelError;
+use crate::predictor::Predictor;
+use crate::tensor::{Tensor, json as tensor_json};
+use crate::wasm::component::GuestError;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// A request after protocol decoding.
+pub enum Payload {
+    /// KServe V1: the `instances` (row format) or `inputs` (columnar) JSON, untouched.
+    Json { columnar: bool, body: Box<RawValue> },
+    /// V2: decoded tensors, and the outputs asked for (all when `None`).
+    Tensors {
+        inputs: Vec<Tensor>,
+        outputs: Option<Vec<String>>,
+    },
+}
+
+/// A prediction before protocol encoding.
+pub enum Output {
+    /// A component's JSON predictions, untouched.
+    Json(Box<RawValue>),
+    /// Named tensors (a graph's outputs, or a component's typed answer).
+    Tensors(Vec<Tensor>),
+}
+
+/// Why a request got no prediction. Each kind has one HTTP status (see `http::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// The request is malformed or does not fit the model.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("deployment {0:?} not found")]
+    NotFound(String),
+    #[error("deployment {name:?} is not ready: {reason}")]
+    NotReady { name: String, reason: String },
+    /// The predictor failed (an error it reported, a model run error, no instance).
+    #[error("deployment {deployment:?}: {message}")]
+    PredictorFailed { deployment: String, message: String },
+    /// The guest trapped; its instance was discarded.
+    #[error("deployment {deployment:?}: {message}")]
+    Trapped { deployment: String, message: String },
+    /// The guest answered with something the interface does not allow.
+    #[error("deployment {deployment:?}: {message}")]
+    MalformedOutput { deployment: String, message: String },
+}
+
+/// Runs one request on `deployment`.
+pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Output, InferenceError> {
+    let predictor = deployment
+        .predictor()
+        .map_err(|reason| InferenceError::NotReady {
+            name: deployment.name().to_string(),
+            reason: reason.to_string(),
+        })?;
+    let name = deployment.name();
+    match (predictor, payload) {
+        (Predictor::Component(c), Payload::Json { body, .. }) => c
+            .predict_json(body.get())
+            .await
+            .map(Output::Json)
+            .map_err(|e| guest_error(name, e)),
+        (Predictor::Component(c), Payload::Tensors { inputs, outputs }) => {
+            let answer = c
+                .predict_tensors(inputs)
+                .await
+                .map_err(|e| guest_error(name, e))?;
+            select_outputs(answer, outputs.as_deref()).map(Output::Tensors)
+        }
+        (Predictor::Native(model), Payload::Json { columnar, body }) => {
+            let inputs = json_to_tensors(model, columnar, &body)?;
+            let answer = model
+                .run_blocking(inputs)
+                .await
+                .map_err(|e| model_error(name, e))?;
+            Ok(Output::Tensors(answer))
+        }
+        (Predictor::Native(model), Payload::Tensors { inputs, outputs }) => {
+            let answer = model
+                .run_blocking(inputs)
+                .await
+                .map_err(|e| model_error(name, e))?;
+            select_outputs(answer, outputs.as_deref()).map(Output::Tensors)
+        }
+    }
+}
+
+fn guest_error(deployment: &str, e: GuestError) -> InferenceError {
+    let deployment = deployment.to_string();
+    match e {
+        GuestError::BadInput(m) => InferenceError::BadRequest(m),
+        GuestError::Trapped(_) => InferenceError::Trapped {
+            deployment,
+            message: e.to_string(),
+        },
+        GuestError::Malformed(_) => InferenceError::MalformedOutput {
+            deployment,
+            message: e.to_string(),
+        },
+        GuestError::Failed(_) | GuestError::Pool(_) => InferenceError::PredictorFailed {
+            deployment,
+            message: e.to_string(),
+        },
+    }
+}
+
+fn model_error(deployment: &str, e: ModelError) -> InferenceError {
+    match e {
+        ModelError::Input(m) => InferenceError::BadRequest(m),
+        other => InferenceError::PredictorFailed {
+            deployment: deployment.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Keeps the outputs a V2 request asked for, in its order.
+fn select_outputs(
+    outputs: Vec<Tensor>,
+    wanted: Option<&[String]>,
+) -> Result<Vec<Tensor>, InferenceError> {
+    let Some(wanted) = wanted else {
+        return Ok(outputs);
+    };
+    let mut outputs: Vec<Option<Tensor>> = outputs.into_iter().map(Some).collect();
+    wanted
+        .iter()
+        .map(|name| {
+            outputs
+                .iter_mut()
+                .find(|t| t.as_ref().is_some_and(|t| &t.name == name))
+                .and_then(Option::take)
+                .ok_or_else(|| {
+                    InferenceError::BadRequest(format!(
+                        "requested output {name:?} is not an output of the model"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// V1 JSON for a graph: rows (`instances`) or columns (`inputs`), one tensor per graph input.
+/// With one input, an instance is that input's row; with several, an object keyed by input
+/// name (TensorFlow Serving's formats).
+fn json_to_tensors(
+    model: &crate::native::NativeModel,
+    columnar: bool,
+    body: &RawValue,
+) -> Result<Vec<Tensor>, InferenceError> {
+    let bad = |m: String| InferenceError::BadRequest(m);
+    let value: Value = serde_json::from_str(body.get()).map_err(|e| bad(e.to_string()))?;
+    let specs = model.inputs();
+    let by_name = |lookup: &dyn Fn(&str) -> Option<Value>| -> Result<Vec<Tensor>, InferenceError> {
+        specs
+            .iter()
+            .map(|spec| {
+                let v = lookup(&spec.name)
+                    .ok_or_else(|| bad(format!("missing input {:?}", spec.name)))?;
+                tensor_json::decode_nested(&spec.name, spec.datatype, &v).map_err(|e| bad(e.0))
+            })
+            .collect()
+    };
+    match (&value, specs.as_slice()) {
+        (Value::Object(map), _) if columnar => by_name(&|n| map.get(n).cloned()),
+        (_, [only]) if columnar => tensor_json::decode_nested(&only.name, only.datatype, &value)
+            .map(|t| vec![t])
+            .map_err(|e| bad(e.0)),
+        (Value::Array(rows), [only]) => {
+            tensor_json::decode_nested(&only.name, only.datatype, &Value::Array(rows.clone()))
+                .map(|t| vec![t])
+                .map_err(|e| bad(e.0))
+        }
+        (Value::Array(rows), _) => by_name(&|n| {
+            rows.iter()
+                .map(|row| row.as_object().and_then(|o| o.get(n)).cloned())
+                .collect::<Option<Vec<Value>>>()
+                .map(Value::Array)
+        }),
+        _ if columnar => Err(bad(
+            "inputs must be an array or an object keyed by input name".into(),
+        )),
+        _ => Err(bad("instances must be an array".into())),
+    }
+}

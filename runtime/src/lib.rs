@@ -1,0 +1,45 @@
+//! # predictor-runtime
+//!
+//! The host of the WebAssembly-sandboxed predictor runtime: it serves *deployments* over
+//! KServe V1 and the Open Inference Protocol (V2). A deployment is a folder with a
+//! `deployment.json` (Hopsworks predictor fields) beside its artifact files, and is served
+//! either by a sandboxed **predictor component** (WIT world `predictor:runtime/predictor`)
+//! or natively by the host as an **ONNX graph** (tract), with no component.
+//!
+//! ## The request path
+//!
+//! ```text
+//! http (axum: routes, request id, limits, errors)
+//!   → protocol::{v1, v2}::decode          JSON body → inference::Payload
+//!   → inference::dispatch                 → predictor: component pool | native graph
+//!   → protocol::{v1, v2}::encode          inference::Output → JSON body
+//! ```
+//!
+//! ## Modules
+//!
+//! - [`cli`], [`server`]: the `predictor` command and the serve loop.
+//! - [`http`]: routes and the one error type clients see.
+//! - [`protocol`]: V1 and V2 wire formats.
+//! - [`inference`]: the dispatch stage and the errors of the request path.
+//! - [`predictor`]: what answers a deployment (component or graph).
+//! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
+//! - [`wasm`]: engine, compile cache, bindings, sandbox, host imports, instance pools.
+//! - [`native`]: ONNX graphs with tract, and tensor conversion to and from tract.
+//! - [`tensor`]: the one tensor representation, and its JSON forms.
+//!
+//! ## Three lifetimes of state
+//!
+//! Process: the wasmtime `Engine`, the `Linker`, the compile cache (`deployment::loader`).
+//! Deployment: its compiled component (`InstancePre`), instance pool, artifacts, native
+//! models and log. Instance: a `Store` with its WASI context and resource table.
+
+pub mod cli;
+pub mod deployment;
+pub mod http;
+pub mod inference;
+pub mod native;
+pub mod predictor;
+pub mod protocol;
+pub mod server;
+pub mod tensor;
+pub mod wasm;

@@ -1,0 +1,249 @@
+//! Model graphs the host runs itself, with tract: ONNX files (scikit-learn via skl2onnx with
+//! its `ai.onnx.ml` operators, PyTorch, Keras via tf2onnx) served with no component at all,
+//! and the graphs guests open through the `models` import.
+//!
+//! A model is loaded, optimized and made runnable once ([`NativeModel::load`]); runs share
+//! the plan. Running is CPU work: callers run it off the async workers
+//! ([`NativeModel::run_blocking`]).
+
+pub mod convert;
+
+use crate::tensor::{Datatype, Tensor, TensorSpec};
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+/// Why a model cannot load or run. `Input` is the client's fault (400); the others are the
+/// deployment's (500).
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot load model {source_name}: {message}")]
+    Load {
+        source_name: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Input(String),
+    #[error("model {source_name} failed: {message}")]
+    Run {
+        source_name: String,
+        message: String,
+    },
+}
+
+/// A runnable graph and its signature.
+pub struct NativeModel {
+    /// Where it came from (a file name), for messages.
+    source_name: String,
+    plan: Arc<TypedRunnableModel>,
+    inputs: Vec<(TensorSpec, DatumType)>,
+    outputs: Vec<TensorSpec>,
+}
+
+impl std::fmt::Debug for NativeModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeModel")
+            .field("source", &self.source_name)
+            .finish()
+    }
+}
+
+impl NativeModel {
+    /// Parses an ONNX model, fixes unknown dimensions to symbols (the batch), optimizes it
+    /// and plans it.
+    pub fn load(source_name: &str, bytes: &[u8]) -> Result<NativeModel, ModelError> {
+        let load_err = |e: anyhow::Error| ModelError::Load {
+            source_name: source_name.to_string(),
+            message: format!("{e:#}"),
+        };
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut &*bytes)
+            .map_err(|e| load_err(e.context("not a readable ONNX model")))?;
+        for i in 0..model.inputs.len() {
+            let fact = model.input_fact(i).map_err(load_err)?.clone();
+            let dt = fact
+                .datum_type
+                .concretize()
+                .ok_or_else(|| load_err(anyhow::anyhow!("input {i} has no element type")))?;
+            let dims = fact.shape.dims().enumerate().map(|(axis, d)| {
+                d.concretize().unwrap_or_else(|| {
+                    // skl2onnx and torch.onnx leave the batch dimension unnamed; name it.
+                    let name = if axis == 0 {
+                        "N".to_string()
+                    } else {
+                        format!("d{i}_{axis}")
+                    };
+                    model.symbols.sym(&name).to_dim()
+                })
+            });
+            let dims: TVec<TDim> = dims.collect();
+            model
+                .set_input_fact(i, InferenceFact::dt_shape(dt, dims))
+                .map_err(load_err)?;
+        }
+        let typed = model.into_optimized().map_err(load_err)?;
+        let inputs = signature(&typed, typed.input_outlets().map_err(load_err)?)
+            .map_err(load_err)?
+            .into_iter()
+            .collect();
+        let outputs = signature(&typed, typed.output_outlets().map_err(load_err)?)
+            .map_err(load_err)?
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect();
+        let plan = typed.into_runnable().map_err(load_err)?;
+        Ok(NativeModel {
+            source_name: source_name.to_string(),
+            plan,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// The graph's inputs.
+    pub fn inputs(&self) -> Vec<TensorSpec> {
+        self.inputs.iter().map(|(spec, _)| spec.clone()).collect()
+    }
+
+    /// The graph's outputs.
+    pub fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+
+    /// The datatype of input `index`, used to decode V1 JSON instances.
+    pub fn input_datatype(&self, index: usize) -> Option<Datatype> {
+        self.inputs.get(index).map(|(spec, _)| spec.datatype)
+    }
+
+    /// Runs the graph. Inputs are matched by name, or by position when unnamed.
+    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, ModelError> {
+        if inputs.len() != self.inputs.len() {
+            return Err(ModelError::Input(format!(
+                "the model takes {} input(s) ({}), got {}",
+                self.inputs.len(),
+                self.input_names(),
+                inputs.len()
+            )));
+        }
+        let mut ordered: Vec<Option<Tensor>> = vec![None; self.inputs.len()];
+        for (position, t) in inputs.into_iter().enumerate() {
+            let index = if t.name.is_empty() {
+                position
+            } else {
+                self.inputs
+                    .iter()
+                    .position(|(s, _)| s.name == t.name)
+                    .ok_or_else(|| {
+                        ModelError::Input(format!(
+                            "unknown input {:?}; the model takes {}",
+                            t.name,
+                            self.input_names()
+                        ))
+                    })?
+            };
+            if ordered[index].replace(t).is_some() {
+                return Err(ModelError::Input(format!(
+                    "input {:?} given twice",
+                    self.inputs[index].0.name
+                )));
+            }
+        }
+        let mut values = TVec::new();
+        for (t, (spec, dt)) in ordered.into_iter().zip(&self.inputs) {
+            let t = t.expect("every slot filled: counts match and names are unique");
+            check_shape(&t, spec)?;
+            let tensor = convert::to_tract(&t, *dt).map_err(|e| ModelError::Input(e.0))?;
+            values.push(tensor.into_tvalue());
+        }
+        let run_err = |message: String| ModelError::Run {
+            source_name: self.source_name.clone(),
+            message,
+        };
+        let outputs = self
+            .plan
+            .run(values)
+            .map_err(|e| run_err(format!("{e:#}")))?;
+        outputs
+            .iter()
+            .zip(&self.outputs)
+            .map(|(value, spec)| convert::from_tract(&spec.name, value).map_err(|e| run_err(e.0)))
+            .collect()
+    }
+
+    /// [`NativeModel::run`] on tokio's blocking pool, so async workers keep serving.
+    pub async fn run_blocking(
+        self: &Arc<Self>,
+        inputs: Vec<Tensor>,
+    ) -> Result<Vec<Tensor>, ModelError> {
+        let model = Arc::clone(self);
+        tokio::task::spawn_blocking(move || model.run(inputs))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ModelError::Run {
+                    source_name: self.source_name.clone(),
+                    message: format!("panicked: {e}"),
+                })
+            })
+    }
+
+    fn input_names(&self) -> String {
+        let names: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|(s, _)| format!("{:?}", s.name))
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// Refuses a wrong rank or a wrong fixed dimension with a message naming both shapes.
+fn check_shape(t: &Tensor, spec: &TensorSpec) -> Result<(), ModelError> {
+    let fits = t.shape.len() == spec.shape.len()
+        && t.shape
+            .iter()
+            .zip(&spec.shape)
+            .all(|(&got, &want)| want < 0 || got as i64 == want);
+    if fits {
+        Ok(())
+    } else {
+        Err(ModelError::Input(format!(
+            "input {:?} has shape {:?}; the model takes {:?} (-1: any size)",
+            spec.name, t.shape, spec.shape
+        )))
+    }
+}
+
+fn signature(
+    model: &TypedModel,
+    outlets: &[OutletId],
+) -> anyhow::Result<Vec<(TensorSpec, DatumType)>> {
+    outlets
+        .iter()
+        .map(|&outlet| {
+            let fact = model.outlet_fact(outlet)?;
+            let name = model
+                .outlet_label(outlet)
+                .unwrap_or(&model.node(outlet.node).name)
+                .to_string();
+            let datatype = convert::datatype_of(fact.datum_type).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{name:?} has type {:?}, which has no V2 datatype",
+                    fact.datum_type
+                )
+            })?;
+            let shape = fact
+                .shape
+                .iter()
+                .map(|d| d.to_i64().unwrap_or(-1))
+                .collect();
+            Ok((
+                TensorSpec {
+                    name,
+                    datatype,
+                    shape,
+                },
+                fact.datum_type,
+            ))
+        })
+        .collect()
+}

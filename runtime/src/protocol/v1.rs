@@ -1,0 +1,122 @@
+//! KServe V1 (and TensorFlow Serving's REST predict): `{"instances": [...]}` (rows) or
+//! `{"inputs": ...}` (columns) in; `{"predictions": [...]}` or `{"outputs": ...}` out.
+
+use crate::inference::{InferenceError, Output, Payload};
+use crate::tensor::json::{NestedData, Rows};
+use serde::Deserialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+
+#[derive(Deserialize)]
+struct Request {
+    #[serde(default)]
+    instances: Option<Box<RawValue>>,
+    #[serde(default)]
+    inputs: Option<Box<RawValue>>,
+    /// TensorFlow Serving's signature selector; graphs here have one signature.
+    #[serde(default, rename = "signature_name")]
+    _signature_name: Option<String>,
+}
+
+/// Decodes a `:predict` body.
+pub fn decode(body: &[u8]) -> Result<Payload, InferenceError> {
+    let request: Request = serde_json::from_slice(body)
+        .map_err(|e| InferenceError::BadRequest(format!("malformed JSON request: {e}")))?;
+    match (request.instances, request.inputs) {
+        (Some(body), None) => Ok(Payload::Json {
+            columnar: false,
+            body,
+        }),
+        (None, Some(body)) => Ok(Payload::Json {
+            columnar: true,
+            body,
+        }),
+        (Some(_), Some(_)) => Err(InferenceError::BadRequest(
+            "a request holds either \"instances\" or \"inputs\", not both".into(),
+        )),
+        (None, None) => Err(InferenceError::BadRequest(
+            "the request has no \"instances\" (or \"inputs\") field".into(),
+        )),
+    }
+}
+
+/// Encodes the answer to a request decoded as row (`columnar == false`) or columnar format.
+pub fn encode(output: &Output, columnar: bool) -> Result<Vec<u8>, InferenceError> {
+    let key = if columnar { "outputs" } else { "predictions" };
+    let encoded = match output {
+        Output::Json(raw) => serde_json::to_vec(&Single { key, value: raw }),
+        Output::Tensors(tensors) if !columnar => serde_json::to_vec(&Single {
+            key,
+            value: &Rows(tensors),
+        }),
+        Output::Tensors(tensors) => serde_json::to_vec(&Single {
+            key,
+            value: &Columns(tensors),
+        }),
+    };
+    encoded.map_err(|e| InferenceError::BadRequest(format!("cannot encode the answer: {e}")))
+}
+
+struct Single<'a, T: Serialize> {
+    key: &'a str,
+    value: &'a T,
+}
+
+impl<T: Serialize> Serialize for Single<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.key, self.value)?;
+        map.end()
+    }
+}
+
+/// Columnar outputs: the tensor itself when there is one, else an object by name.
+struct Columns<'a>(&'a [crate::tensor::Tensor]);
+
+impl Serialize for Columns<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let [only] = self.0 {
+            return NestedData(only).serialize(s);
+        }
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for t in self.0 {
+            map.serialize_entry(&t.name, &NestedData(t))?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_and_inputs_are_exclusive_and_required() {
+        assert!(matches!(
+            decode(br#"{"instances": [[1]]}"#),
+            Ok(Payload::Json {
+                columnar: false,
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode(br#"{"inputs": {"a": [1]}}"#),
+            Ok(Payload::Json { columnar: true, .. })
+        ));
+        for body in [
+            &br#"{"instances": [], "inputs": []}"#[..],
+            br#"{}"#,
+            br#"{"instances": "#,
+            b"[1]",
+        ] {
+            assert!(matches!(decode(body), Err(InferenceError::BadRequest(_))));
+        }
+    }
+
+    #[test]
+    fn component_json_passes_through_untouched() {
+        let raw = RawValue::from_string(r#"[{"class": "setosa"}]"#.into()).unwrap();
+        let body = encode(&Output::Json(raw), false).unwrap();
+        assert_eq!(body, br#"{"predictions":[{"class": "setosa"}]}"#);
+    }
+}

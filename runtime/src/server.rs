@@ -1,0 +1,140 @@
+//! `predictor serve`: build the process-wide state, start the given deployments, bind, print
+//! where each one answers, serve until Ctrl-C/SIGTERM, then drain in-flight requests.
+
+use crate::deployment::loader::Loader;
+use crate::deployment::registry::Registry;
+use crate::http::{AppState, app};
+use crate::wasm::engine::EngineLimits;
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// What `serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub deploy: Vec<PathBuf>,
+    pub max_body_bytes: usize,
+}
+
+/// A server bound and serving in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub registry: Arc<Registry>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+}
+
+/// Starts the deployments and serves them on `options.listen`, in the background.
+pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
+    let loader = Loader::new(&options.data_dir.join("compiled"), &EngineLimits::default())?;
+    let registry = Arc::new(Registry::default());
+    for dir in &options.deploy {
+        let deployment = loader
+            .start(dir)
+            .await
+            .with_context(|| format!("deploying {}", dir.display()))?;
+        if let Some(previous) = registry.get(deployment.name()) {
+            anyhow::bail!(
+                "{} and {} both define deployment {:?}",
+                previous.dir.display(),
+                dir.display(),
+                deployment.name()
+            );
+        }
+        registry.insert(deployment);
+    }
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("binding {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let router = app(
+        AppState {
+            registry: Arc::clone(&registry),
+        },
+        options.max_body_bytes,
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        registry,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Runs `serve` in the foreground until a shutdown signal.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    if !options.listen.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {} without authentication: anyone who reaches it can predict",
+            options.listen
+        );
+    }
+    let server = start(&options).await?;
+    print_endpoints(&server);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    server.stop().await
+}
+
+fn print_endpoints(server: &RunningServer) {
+    let base = format!("http://{}", server.addr);
+    println!("predictor runtime listening on {base}");
+    for d in server.registry.list() {
+        match d.predictor() {
+            Ok(p) => println!(
+                "  {:<16} {:<15} {base}/v1/models/{}:predict   {base}/v2/models/{}/infer",
+                d.name(),
+                p.platform(),
+                d.name(),
+                d.name()
+            ),
+            Err(reason) => println!("  {:<16} FAILED          {reason}", d.name()),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

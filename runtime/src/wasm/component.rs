@@ -1,0 +1,193 @@
+//! A predictor component deployed: compiled (or loaded from the cache), linked against WASI
+//! and our imports into an `InstancePre` once, then served from its instance pool.
+
+use super::bindings::{PredictError, PredictorPre};
+use super::compile_cache::{CacheOutcome, CompileCache, ComponentError};
+use super::host::{InstanceState, spec_from_wit, tensor_from_wit, tensor_to_wit};
+use super::pool::{InstancePool, PoolConfig, PoolError};
+use super::sandbox::SandboxSpec;
+use crate::deployment::artifacts::Artifacts;
+use crate::tensor::{Tensor, TensorSpec};
+use std::sync::Arc;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+/// The outcome of a guest call, as the inference path sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// The guest refused the request (`bad-input`): the client's fault.
+    #[error("{0}")]
+    BadInput(String),
+    /// The guest reported a failure (`internal`).
+    #[error("the predictor failed: {0}")]
+    Failed(String),
+    /// The guest trapped (a panic, unreachable, out of bounds, a limit): the instance is gone.
+    #[error("the predictor trapped: {0}")]
+    Trapped(String),
+    /// The guest answered with something that is not what the interface promises.
+    #[error("the predictor returned malformed output: {0}")]
+    Malformed(String),
+    /// No instance could be created.
+    #[error("{0}")]
+    Pool(#[from] PoolError),
+}
+
+/// Builds the linker every component deployment uses: WASI 0.2 plus our imports.
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    super::bindings::Predictor::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// Why a component cannot be deployed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    #[error("the component does not implement the predictor:runtime/predictor world: {0}")]
+    World(String),
+}
+
+/// A compiled component, ready to instantiate.
+pub struct LoadedComponent {
+    pub pre: PredictorPre<InstanceState>,
+    pub digest: String,
+    pub cache: CacheOutcome,
+}
+
+/// Compiles (or loads from the cache) and links a component. CPU-bound: call it off the
+/// async workers.
+pub fn load(
+    cache: &CompileCache,
+    linker: &Linker<InstanceState>,
+    bytes: &[u8],
+) -> Result<LoadedComponent, LoadError> {
+    let (component, outcome) = cache.load(bytes)?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::World(format!("{e:#}")))?;
+    let pre = PredictorPre::new(instance_pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
+    Ok(LoadedComponent {
+        pre,
+        digest: CompileCache::digest(bytes),
+        cache: outcome,
+    })
+}
+
+/// A served component: its pool and its declared signature.
+pub struct ComponentPredictor {
+    pool: InstancePool,
+    signature: (Vec<TensorSpec>, Vec<TensorSpec>),
+    pub digest: String,
+}
+
+impl ComponentPredictor {
+    /// Creates the pool and one warm instance (running the guest's `init`), and reads the
+    /// signature; an error here means the deployment failed to start.
+    pub async fn start(
+        loaded: LoadedComponent,
+        sandbox: SandboxSpec,
+        artifacts: Arc<Artifacts>,
+        config: PoolConfig,
+        warm_instances: usize,
+    ) -> Result<ComponentPredictor, GuestError> {
+        let pool = InstancePool::new(loaded.pre, sandbox, artifacts, config);
+        let mut lease = pool.acquire().await?;
+        let instance = lease.instance();
+        let signature = instance
+            .predictor
+            .predictor_runtime_predict()
+            .call_signature(&mut instance.store)
+            .await
+            .map_err(|trap| GuestError::Trapped(format!("{trap:#}")))?;
+        lease.release();
+        for _ in 1..warm_instances {
+            pool.warm_one().await?;
+        }
+        let signature = (
+            signature.inputs.into_iter().map(spec_from_wit).collect(),
+            signature.outputs.into_iter().map(spec_from_wit).collect(),
+        );
+        Ok(ComponentPredictor {
+            pool,
+            signature,
+            digest: loaded.digest,
+        })
+    }
+
+    pub fn pool(&self) -> &InstancePool {
+        &self.pool
+    }
+
+    /// The declared inputs and outputs (empty when the guest declares none).
+    pub fn signature(&self) -> &(Vec<TensorSpec>, Vec<TensorSpec>) {
+        &self.signature
+    }
+
+    /// The JSON path: `instances` JSON text in, predictions JSON text out (checked to parse).
+    pub async fn predict_json(
+        &self,
+        instances: &str,
+    ) -> Result<Box<serde_json::value::RawValue>, GuestError> {
+        let mut lease = self.pool.acquire().await?;
+        let instance = lease.instance();
+        let result = instance
+            .predictor
+            .predictor_runtime_predict()
+            .call_predict(&mut instance.store, instances)
+            .await;
+        let answer = finish(lease, result)?;
+        serde_json::value::RawValue::from_string(answer)
+            .map_err(|e| GuestError::Malformed(format!("predictions are not valid JSON: {e}")))
+    }
+
+    /// The typed path: tensors in, tensors out (checked against their shapes).
+    pub async fn predict_tensors(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, GuestError> {
+        let inputs: Vec<_> = inputs.into_iter().map(tensor_to_wit).collect();
+        let mut lease = self.pool.acquire().await?;
+        let instance = lease.instance();
+        let result = instance
+            .predictor
+            .predictor_runtime_predict()
+            .call_predict_tensors(&mut instance.store, &inputs)
+            .await;
+        let outputs = finish(lease, result)?;
+        outputs
+            .into_iter()
+            .map(|t| {
+                tensor_from_wit(t).map_err(|e| GuestError::Malformed(predict_error_message(e)))
+            })
+            .collect()
+    }
+}
+
+/// Returns the instance to the pool unless the call trapped, and maps the guest's answer.
+fn finish<T>(
+    lease: super::pool::Lease<'_>,
+    result: wasmtime::Result<Result<T, PredictError>>,
+) -> Result<T, GuestError> {
+    match result {
+        Ok(answer) => {
+            lease.release();
+            answer.map_err(|e| match e {
+                PredictError::BadInput(m) => GuestError::BadInput(m),
+                PredictError::Internal(m) => GuestError::Failed(m),
+            })
+        }
+        Err(trap) => {
+            drop(lease);
+            let message = match trap.downcast_ref::<wasmtime::Trap>() {
+                Some(t) => format!("{t}: {trap:#}"),
+                None => format!("{trap:#}"),
+            };
+            Err(GuestError::Trapped(message))
+        }
+    }
+}
+
+fn predict_error_message(e: PredictError) -> String {
+    match e {
+        PredictError::BadInput(m) | PredictError::Internal(m) => m,
+    }
+}

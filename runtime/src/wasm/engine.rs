@@ -1,0 +1,75 @@
+//! The one place that configures wasmtime: the process-wide [`Engine`].
+//!
+//! - Cranelift compiles each component once (see `compile_cache`); nothing else compiles.
+//! - The pooling allocator keeps instance slots, memories and fiber stacks preallocated, so
+//!   instantiating is a few page-table operations, and copy-on-write memory images make a
+//!   fresh instance's heap a mapping of the compiled image rather than a copy.
+//! - Async is always on in wasmtime 48: guests run on fibers inside tokio tasks.
+
+use anyhow::Context as _;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// Sizes of the engine's preallocated pools.
+#[derive(Clone, Debug)]
+pub struct EngineLimits {
+    /// Component instances alive at once, across every deployment.
+    pub total_instances: u32,
+    /// Largest linear memory one instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// Wasm stack available to a guest call, in bytes.
+    pub max_wasm_stack_bytes: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        EngineLimits {
+            total_instances: 1000,
+            max_memory_bytes: 4 << 30,
+            max_wasm_stack_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Builds the engine every deployment shares.
+pub fn build_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        .memory_init_cow(true)
+        .max_wasm_stack(limits.max_wasm_stack_bytes)
+        // Each fiber stack must hold the wasm stack plus the host frames below it.
+        .async_stack_size(limits.max_wasm_stack_bytes + (1 << 20));
+
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(limits.total_instances)
+        // componentize-py components link a few core modules; Rust ones have one or two.
+        .total_core_instances(limits.total_instances * 16)
+        .total_memories(limits.total_instances * 2)
+        .total_tables(limits.total_instances * 4)
+        .total_stacks(limits.total_instances)
+        .max_memory_size(limits.max_memory_bytes)
+        .max_component_instance_size(1 << 20)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
+        // Keep a little of each recycled slot resident: warm restarts skip page faults.
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+
+    match Engine::new(&config) {
+        Ok(engine) => Ok(engine),
+        // Some sandboxes refuse the large virtual reservations the pool makes; fall back to
+        // on-demand allocation rather than refusing to start.
+        Err(pool_err) => {
+            tracing::warn!(
+                "pooling allocator unavailable ({pool_err:#}); using on-demand allocation"
+            );
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Ok(Engine::new(&config)
+                .map_err(anyhow::Error::from)
+                .context("creating the wasmtime engine")?)
+        }
+    }
+}

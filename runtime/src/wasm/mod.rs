@@ -1,0 +1,12 @@
+//! Predictor components on wasmtime: the engine ([`engine`]), the compiled-code cache
+//! ([`compile_cache`]), the bindings ([`bindings`]), what a guest is granted ([`sandbox`]),
+//! the host side of its imports ([`host`]), warm instances ([`pool`]) and a deployed
+//! component ([`component`]).
+
+pub mod bindings;
+pub mod compile_cache;
+pub mod component;
+pub mod engine;
+pub mod host;
+pub mod pool;
+pub mod sandbox;

@@ -1,0 +1,184 @@
+//! A deployment's pool of warm instances.
+//!
+//! An instance is created from the deployment's `InstancePre` (imports already resolved),
+//! initialised once (`init`, like `Predict.__init__`) and then serves request after request.
+//! A call borrows an instance through a [`Lease`]; a lease that is not explicitly returned
+//! (the guest trapped, or the request was cancelled mid-call) drops its instance, so an
+//! instance in an unknown state is never reused.
+
+use super::bindings::{PredictError, Predictor, PredictorPre};
+use super::host::InstanceState;
+use super::sandbox::SandboxSpec;
+use crate::deployment::artifacts::Artifacts;
+use crate::deployment::log::DeploymentLog;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimitsBuilder};
+
+/// One warm instance: its store and its typed exports.
+pub struct Instance {
+    pub store: Store<InstanceState>,
+    pub predictor: Predictor,
+}
+
+/// Why an instance could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("cannot instantiate: {0}")]
+    Instantiate(String),
+    #[error("init failed: {0}")]
+    Init(String),
+}
+
+/// Sizes of one deployment's pool.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Instances serving at once (the rest of the requests wait).
+    pub max_instances: usize,
+    /// Linear memory an instance may grow to, in bytes.
+    pub memory_limit_bytes: usize,
+}
+
+/// Counters of a pool, for status and metrics.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    pub created: AtomicU64,
+    pub discarded: AtomicU64,
+}
+
+pub struct InstancePool {
+    pre: PredictorPre<InstanceState>,
+    sandbox: SandboxSpec,
+    artifacts: Arc<Artifacts>,
+    config: PoolConfig,
+    idle: Mutex<Vec<Instance>>,
+    permits: Semaphore,
+    pub stats: PoolStats,
+}
+
+impl InstancePool {
+    pub fn new(
+        pre: PredictorPre<InstanceState>,
+        sandbox: SandboxSpec,
+        artifacts: Arc<Artifacts>,
+        config: PoolConfig,
+    ) -> InstancePool {
+        let permits = Semaphore::new(config.max_instances.max(1));
+        InstancePool {
+            pre,
+            sandbox,
+            artifacts,
+            config,
+            idle: Mutex::new(Vec::new()),
+            permits,
+            stats: PoolStats::default(),
+        }
+    }
+
+    pub fn log(&self) -> &Arc<DeploymentLog> {
+        &self.sandbox.log
+    }
+
+    /// Instances waiting for work.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().len()
+    }
+
+    /// Borrows a warm instance, creating one if none is idle; waits while every allowed
+    /// instance is busy.
+    pub async fn acquire(&self) -> Result<Lease<'_>, PoolError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
+        let idle = self.idle.lock().pop();
+        let instance = match idle {
+            Some(instance) => instance,
+            None => self.instantiate().await?,
+        };
+        Ok(Lease {
+            pool: self,
+            instance: Some(instance),
+            _permit: permit,
+        })
+    }
+
+    /// Creates and initialises an instance, then keeps it idle (pre-warming).
+    pub async fn warm_one(&self) -> Result<(), PoolError> {
+        let lease = self.acquire().await?;
+        lease.release();
+        Ok(())
+    }
+
+    async fn instantiate(&self) -> Result<Instance, PoolError> {
+        let wasi = self
+            .sandbox
+            .wasi_ctx()
+            .map_err(|e| PoolError::Instantiate(format!("{e:#}")))?;
+        let state = InstanceState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.config.memory_limit_bytes)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
+            artifacts: Arc::clone(&self.artifacts),
+            log: Arc::clone(&self.sandbox.log),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        let predictor = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| PoolError::Instantiate(format!("{e:#}")))?;
+        match predictor
+            .predictor_runtime_predict()
+            .call_init(&mut store)
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(PredictError::BadInput(m) | PredictError::Internal(m))) => {
+                return Err(PoolError::Init(m));
+            }
+            Err(trap) => return Err(PoolError::Init(format!("trapped: {trap:#}"))),
+        }
+        self.stats.created.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance { store, predictor })
+    }
+}
+
+/// A borrowed instance. [`Lease::release`] gives it back; dropping the lease discards it.
+pub struct Lease<'p> {
+    pool: &'p InstancePool,
+    instance: Option<Instance>,
+    _permit: SemaphorePermit<'p>,
+}
+
+impl Lease<'_> {
+    pub fn instance(&mut self) -> &mut Instance {
+        self.instance
+            .as_mut()
+            .expect("present until released or dropped")
+    }
+
+    /// Returns the instance to the pool: the call completed and the guest is consistent.
+    pub fn release(mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.pool.idle.lock().push(instance);
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.instance.take().is_some() {
+            self.pool.stats.discarded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
