@@ -4,3 +4,14 @@
 
 pub mod v1;
 pub mod v2;
+
+/// Refuses a body that is not a JSON object before decoding (serde would otherwise accept
+/// an array as a struct's fields in order).
+pub(crate) fn require_object(body: &[u8]) -> Result<(), crate::inference::InferenceError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(crate::inference::InferenceError::BadRequest(
+            "malformed JSON request: the body must be a JSON object".into(),
+        )),
+    }
+}

@@ -20,6 +20,7 @@ struct Request {
 
 /// Decodes a `:predict` body.
 pub fn decode(body: &[u8]) -> Result<Payload, InferenceError> {
+    super::require_object(body)?;
     let request: Request = serde_json::from_slice(body)
         .map_err(|e| InferenceError::BadRequest(format!("malformed JSON request: {e}")))?;
     match (request.instances, request.inputs) {

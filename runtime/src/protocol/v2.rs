@@ -47,6 +47,7 @@ pub struct Decoded {
 
 /// Decodes an `/infer` body.
 pub fn decode(body: &[u8]) -> Result<Decoded, InferenceError> {
+    super::require_object(body)?;
     let bad = InferenceError::BadRequest;
     let request: InferRequest = serde_json::from_slice(body)
         .map_err(|e| bad(format!("malformed inference request: {e}")))?;

@@ -5,6 +5,7 @@
 
 use crate::deployment::log::{DeploymentLog, LogLevel, LogSource};
 use bytes::Bytes;
+use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,14 +35,8 @@ impl SandboxSpec {
         let mut b = WasiCtxBuilder::new();
         b.preopened_dir(&self.artifact_root, GUEST_ARTIFACT_DIR, FsPerms::ReadOnly)?;
         b.envs(&self.env);
-        b.stdout(LogStream {
-            log: self.log.clone(),
-            source: LogSource::Stdout,
-        });
-        b.stderr(LogStream {
-            log: self.log.clone(),
-            source: LogSource::Stderr,
-        });
+        b.stdout(LogStream::new(self.log.clone(), LogSource::Stdout));
+        b.stderr(LogStream::new(self.log.clone(), LogSource::Stderr));
         b.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -50,11 +45,24 @@ impl SandboxSpec {
     }
 }
 
-/// A guest output stream that writes lines into the deployment's log.
+/// A guest output stream (stdout or stderr) that writes lines into the deployment's log.
+/// Guests may open a fresh stream handle for every write (Rust's `std` does), so the
+/// unfinished line lives here, shared by every handle of one instance.
 #[derive(Clone)]
 struct LogStream {
-    log: Arc<DeploymentLog>,
-    source: LogSource,
+    lines: Arc<LineBuffer>,
+}
+
+impl LogStream {
+    fn new(log: Arc<DeploymentLog>, source: LogSource) -> LogStream {
+        LogStream {
+            lines: Arc::new(LineBuffer {
+                log,
+                source,
+                partial: Mutex::new(Vec::new()),
+            }),
+        }
+    }
 }
 
 impl IsTerminal for LogStream {
@@ -65,101 +73,91 @@ impl IsTerminal for LogStream {
 
 impl StdoutStream for LogStream {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineWriter::new(self.clone()))
+        Box::new(self.clone())
     }
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(LineWriter::new(self.clone()))
+        Box::new(self.clone())
     }
 }
 
-/// Splits writes into lines; a partial line waits for its end (or a flush).
-struct LineWriter {
-    stream: LogStream,
-    partial: Vec<u8>,
+/// Bytes written but not yet ended by a newline; the rest goes to the log line by line.
+struct LineBuffer {
+    log: Arc<DeploymentLog>,
+    source: LogSource,
+    partial: Mutex<Vec<u8>>,
 }
 
-impl LineWriter {
+impl LineBuffer {
     /// Most bytes accepted per write; the guest's libc loops over larger writes.
     const WRITE_BUDGET: usize = 64 * 1024;
 
-    fn new(stream: LogStream) -> Self {
-        LineWriter {
-            stream,
-            partial: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        self.partial.extend_from_slice(bytes);
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
+    fn push(&self, bytes: &[u8]) {
+        let mut partial = self.partial.lock();
+        partial.extend_from_slice(bytes);
+        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=end).collect();
             self.emit(&line[..line.len() - 1]);
         }
-        if self.partial.len() > crate::deployment::log::MAX_LINE_BYTES {
-            let line = std::mem::take(&mut self.partial);
-            self.emit(&line);
-        }
-    }
-
-    fn flush_partial(&mut self) {
-        if !self.partial.is_empty() {
-            let line = std::mem::take(&mut self.partial);
+        if partial.len() > crate::deployment::log::MAX_LINE_BYTES {
+            let line = std::mem::take(&mut *partial);
             self.emit(&line);
         }
     }
 
     fn emit(&self, line: &[u8]) {
-        let level = match self.stream.source {
+        let level = match self.source {
             LogSource::Stderr => LogLevel::Error,
             _ => LogLevel::Info,
         };
         let text = String::from_utf8_lossy(line);
-        self.stream
-            .log
-            .push(self.stream.source, level, text.trim_end_matches('\r'));
+        self.log
+            .push(self.source, level, text.trim_end_matches('\r'));
     }
 }
 
-impl Drop for LineWriter {
+impl Drop for LineBuffer {
+    /// The instance is gone: its unfinished last line still belongs in the log.
     fn drop(&mut self) {
-        self.flush_partial();
+        let partial = std::mem::take(&mut *self.partial.lock());
+        if !partial.is_empty() {
+            self.emit(&partial);
+        }
     }
 }
 
 #[wasmtime_wasi_io::async_trait]
-impl Pollable for LineWriter {
+impl Pollable for LogStream {
     async fn ready(&mut self) {}
 }
 
-impl OutputStream for LineWriter {
+impl OutputStream for LogStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.push(&bytes);
+        self.lines.push(&bytes);
         Ok(())
     }
     fn flush(&mut self) -> StreamResult<()> {
-        self.flush_partial();
+        // Lines are written as they end; a flush does not end a line.
         Ok(())
     }
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(Self::WRITE_BUDGET)
+        Ok(LineBuffer::WRITE_BUDGET)
     }
 }
 
-impl tokio::io::AsyncWrite for LineWriter {
+impl tokio::io::AsyncWrite for LogStream {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let n = buf.len().min(Self::WRITE_BUDGET);
-        self.push(&buf[..n]);
+        let n = buf.len().min(LineBuffer::WRITE_BUDGET);
+        self.lines.push(&buf[..n]);
         Poll::Ready(Ok(n))
     }
-    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.flush_partial();
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }

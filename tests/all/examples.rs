@@ -1,0 +1,188 @@
+//! Every bundled example, served as `scripts/serve.sh` serves it, answers its own
+//! `request.json` with the predictions scikit-learn computed for the same models.
+
+use predictor_tests::{DeploymentDir, TestServer, assert_close, guests, reference};
+use serde_json::{Value, json};
+
+fn request(example: &str) -> Value {
+    let path = predictor_tests::root()
+        .join("examples")
+        .join(example)
+        .join("request.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn reference_instances() -> Value {
+    json!({"instances": reference()["instances"]})
+}
+
+#[tokio::test]
+async fn iris_onnx_is_served_natively_with_sklearn_predictions() {
+    let dir = DeploymentDir::example("iris-onnx", None);
+    let server = TestServer::start(&[&dir]).await;
+
+    let (status, body) = server
+        .post("/v1/models/iris:predict", &request("iris-onnx"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 3);
+
+    let (status, body) = server
+        .post("/v1/models/iris:predict", &reference_instances())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let predictions = body["predictions"].as_array().unwrap();
+    let labels: Vec<Value> = predictions.iter().map(|p| p["label"].clone()).collect();
+    assert_eq!(Value::Array(labels), reference()["logreg_labels"]);
+    let probabilities: Vec<Value> = predictions
+        .iter()
+        .map(|p| p["probabilities"].clone())
+        .collect();
+    assert_close(
+        &Value::Array(probabilities),
+        &reference()["logreg_probabilities"],
+        1e-5,
+    );
+
+    let v2 = json!({"id": "r1", "inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP32",
+                    "data": reference()["instances"]}]});
+    let (status, body) = server.post("/v2/models/iris/infer", &v2).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "r1");
+    assert_eq!(body["outputs"][0]["name"], "label");
+    assert_eq!(body["outputs"][0]["datatype"], "INT64");
+    assert_eq!(body["outputs"][0]["data"], reference()["logreg_labels"]);
+    assert_eq!(body["outputs"][1]["shape"], json!([3, 3]));
+    assert_close(
+        &body["outputs"][1]["data"],
+        &reference()["logreg_probabilities"],
+        1e-5,
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rust_predictor_component_matches_sklearn_naive_bayes() {
+    let dir = DeploymentDir::example("rust-predictor", Some(guests::IRIS_NAIVE_BAYES));
+    let server = TestServer::start(&[&dir]).await;
+
+    let (status, body) = server
+        .post("/v1/models/iris-bayes:predict", &request("rust-predictor"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"][0]["class"], "setosa");
+    assert_eq!(body["predictions"][1]["class"], "versicolor");
+
+    let (status, body) = server
+        .post("/v1/models/iris-bayes:predict", &reference_instances())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let p: Vec<Value> = body["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["probabilities"].clone())
+        .collect();
+    assert_close(&Value::Array(p), &reference()["nb_probabilities"], 1e-6);
+
+    let v2 = json!({"inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP64", "data": reference()["instances"]}]});
+    let (status, body) = server.post("/v2/models/iris-bayes/infer", &v2).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outputs"][0]["data"], json!([0, 1, 2]));
+    assert_close(
+        &body["outputs"][1]["data"],
+        &reference()["nb_probabilities"],
+        1e-5,
+    );
+
+    // The guest's init logged through the `log` import, with the Hopsworks env vars.
+    let log = server.deployment("iris-bayes").log.tail(100);
+    assert!(
+        log.iter()
+            .any(|l| l.message.contains("loaded naive Bayes model iris_bayes v1")),
+        "{log:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn multi_model_component_combines_two_onnx_models_through_the_host() {
+    let dir = DeploymentDir::example("multi-model", Some(guests::IRIS_ENSEMBLE));
+    let server = TestServer::start(&[&dir]).await;
+
+    let (status, body) = server
+        .post("/v1/models/iris-ensemble:predict", &request("multi-model"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let classes: Vec<&str> = body["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["setosa", "versicolor", "virginica"]);
+
+    let (status, body) = server
+        .post("/v1/models/iris-ensemble:predict", &reference_instances())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let r = reference();
+    let expected: Vec<Value> = (0..3)
+        .map(|i| {
+            let row: Vec<f64> = (0..3)
+                .map(|c| {
+                    (r["logreg_probabilities"][i][c].as_f64().unwrap()
+                        + r["forest_probabilities"][i][c].as_f64().unwrap())
+                        / 2.0
+                })
+                .collect();
+            json!(row)
+        })
+        .collect();
+    let p: Vec<Value> = body["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["probabilities"].clone())
+        .collect();
+    assert_close(&Value::Array(p), &Value::Array(expected), 1e-5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn all_examples_serve_side_by_side_and_compiled_components_are_cached() {
+    let data = tempfile::tempdir().unwrap();
+    let dirs = [
+        DeploymentDir::example("iris-onnx", None),
+        DeploymentDir::example("rust-predictor", Some(guests::IRIS_NAIVE_BAYES)),
+        DeploymentDir::example("multi-model", Some(guests::IRIS_ENSEMBLE)),
+    ];
+    let refs: Vec<&DeploymentDir> = dirs.iter().collect();
+    let first = TestServer::start_with(&refs, data.path().to_path_buf(), 1 << 20).await;
+    let (_, models) = first.get("/v1/models").await;
+    assert_eq!(
+        models,
+        json!({"models": ["iris", "iris-bayes", "iris-ensemble"]})
+    );
+    let log = first.deployment("iris-bayes").log.tail(100);
+    assert!(
+        log.iter().any(|l| l.message.contains(") compiled in")),
+        "{log:?}"
+    );
+    first.stop().await;
+
+    let second = TestServer::start_with(&refs, data.path().to_path_buf(), 1 << 20).await;
+    for name in ["iris-bayes", "iris-ensemble"] {
+        let log = second.deployment(name).log.tail(100);
+        assert!(
+            log.iter()
+                .any(|l| l.message.contains("loaded from the compile cache")),
+            "{log:?}"
+        );
+    }
+    let (status, _) = second
+        .post("/v1/models/iris-ensemble:predict", &request("multi-model"))
+        .await;
+    assert_eq!(status, 200);
+    second.stop().await;
+}

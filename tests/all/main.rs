@@ -1,0 +1,12 @@
+//! The integration tests: one binary (as in wasmtime), one module per capability. Every
+//! test runs real components built from source by `build.rs` behind a real server on a
+//! real socket.
+
+mod bad_input;
+mod cli;
+mod deploy_failures;
+mod examples;
+mod guest_failures;
+mod protocol_v1;
+mod protocol_v2;
+mod sandbox;

@@ -1,0 +1,196 @@
+//! Support for the integration tests: paths of the guest components built by `build.rs`,
+//! deployment folders assembled in temp dirs, a server on a real socket, and HTTP helpers.
+
+use predictor_runtime::deployment::Deployment;
+use predictor_runtime::server::{RunningServer, ServeOptions, start};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Paths of the guest components, built from source by `build.rs`.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A file made by `examples/models/make_models.py` (run by `scripts/setup.sh`).
+pub fn generated(path: &str) -> PathBuf {
+    let p = root().join(path);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup.sh (it trains and exports the example models)",
+        p.display()
+    );
+    p
+}
+
+/// Reference predictions computed by scikit-learn when the models were made.
+pub fn reference() -> Value {
+    serde_json::from_slice(
+        &std::fs::read(generated("target/example-models/reference.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A deployment folder in a temp dir.
+pub struct DeploymentDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl DeploymentDir {
+    /// An empty folder with `deployment.json`.
+    pub fn new(definition: &Value) -> DeploymentDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("deployment.json"),
+            serde_json::to_vec_pretty(definition).unwrap(),
+        )
+        .unwrap();
+        DeploymentDir { dir }
+    }
+
+    /// A copy of `examples/NAME` (its committed and generated files), with `component` as
+    /// its `predictor.wasm` when given.
+    pub fn example(name: &str, component: Option<&str>) -> DeploymentDir {
+        let dir = tempfile::tempdir().unwrap();
+        let src = root().join("examples").join(name);
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() && entry.file_name() != "predictor.wasm" {
+                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+            }
+        }
+        if let Some(c) = component {
+            std::fs::copy(c, dir.path().join("predictor.wasm")).unwrap();
+        }
+        DeploymentDir { dir }
+    }
+
+    /// Adds a file.
+    pub fn with_file(self, name: &str, bytes: impl AsRef<[u8]>) -> Self {
+        std::fs::write(self.dir.path().join(name), bytes).unwrap();
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The compile cache shared by every test (so most starts are cache hits, as in production).
+pub fn shared_data_dir() -> PathBuf {
+    root().join("target/test-data")
+}
+
+/// A server on 127.0.0.1 (a real socket) serving `dirs`.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start(dirs: &[&DeploymentDir]) -> TestServer {
+        Self::start_with(
+            dirs,
+            shared_data_dir(),
+            predictor_runtime::http::DEFAULT_MAX_BODY_BYTES,
+        )
+        .await
+    }
+
+    pub async fn start_with(
+        dirs: &[&DeploymentDir],
+        data_dir: PathBuf,
+        max_body_bytes: usize,
+    ) -> TestServer {
+        let options = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir,
+            deploy: dirs.iter().map(|d| d.path().to_path_buf()).collect(),
+            max_body_bytes,
+        };
+        let server = start(&options).await.expect("server starts");
+        let base = format!("http://{}", server.addr);
+        TestServer {
+            server,
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn deployment(&self, name: &str) -> Arc<Deployment> {
+        self.server.registry.get(name).expect("deployment exists")
+    }
+
+    /// GET `path`: status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+
+    /// POST `body` (JSON) to `path`: status and JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    /// POST raw bytes to `path`.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.unwrap();
+    }
+}
+
+async fn status_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = r.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!("status {status}, {content_type:?}: body is not JSON ({e}): {bytes:?}")
+    });
+    (status, body)
+}
+
+/// Asserts `actual` (a JSON array of numbers) equals `expected` within `tolerance`.
+pub fn assert_close(actual: &Value, expected: &Value, tolerance: f64) {
+    let a: Vec<f64> = flatten(actual);
+    let e: Vec<f64> = flatten(expected);
+    assert_eq!(a.len(), e.len(), "{actual} vs {expected}");
+    for (x, y) in a.iter().zip(&e) {
+        assert!((x - y).abs() <= tolerance, "{actual} vs {expected}");
+    }
+}
+
+fn flatten(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(flatten).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        other => panic!("not a number: {other}"),
+    }
+}
