@@ -12,7 +12,7 @@ pub const ONNX_PLATFORM: &str = "onnx_onnxv1";
 
 pub enum Predictor {
     /// A sandboxed predictor component.
-    Component(ComponentPredictor),
+    Component(Box<ComponentPredictor>),
     /// A model graph run by the host, no component involved.
     Native(Arc<NativeModel>),
 }

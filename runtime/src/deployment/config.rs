@@ -345,12 +345,12 @@ impl DeploymentConfig {
                 self.name
             ));
         }
-        if let Some(m) = &self.model_name {
-            if m.is_empty() || m.contains(['/', ':']) {
-                return err(format!(
-                    "model_name: {m:?} must be non-empty, without '/' or ':'"
-                ));
-            }
+        if let Some(m) = &self.model_name
+            && (m.is_empty() || m.contains(['/', ':']))
+        {
+            return err(format!(
+                "model_name: {m:?} must be non-empty, without '/' or ':'"
+            ));
         }
         if self.model_version == 0 {
             return err("model_version: must be at least 1".into());
@@ -395,19 +395,16 @@ impl DeploymentConfig {
                 );
             }
         }
-        if let Some(l) = &self.inference_logger {
-            if l.mode != LoggerMode::None {
-                match &l.kafka_topic {
-                    Some(t) if t.name.is_empty() => {
-                        return err("inference_logger.kafka_topic.name: must not be empty".into());
-                    }
-                    _ => {}
-                }
-                warnings.push(format!(
-                    "inference_logger mode {:?} is set but inference logging is not built yet: nothing is logged",
-                    l.mode
-                ));
+        if let Some(l) = &self.inference_logger
+            && l.mode != LoggerMode::None
+        {
+            if l.kafka_topic.as_ref().is_some_and(|t| t.name.is_empty()) {
+                return err("inference_logger.kafka_topic.name: must not be empty".into());
             }
+            warnings.push(format!(
+                "inference_logger mode {:?} is set but inference logging is not built yet: nothing is logged",
+                l.mode
+            ));
         }
         if let Some(t) = &self.transformer {
             check_resources("transformer.resources", &t.resources)?;

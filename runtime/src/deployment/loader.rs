@@ -200,7 +200,7 @@ impl Loader {
                     config.max_instances(),
                     config.resources.limits.memory
                 ));
-                Ok(Predictor::Component(predictor))
+                Ok(Predictor::Component(Box::new(predictor)))
             }
         }
     }

@@ -89,13 +89,13 @@ pub fn lookup(
             model.to_string(),
         ))
     })?;
-    if let Some(v) = version {
-        if v != deployment.config.model_version.to_string() {
-            return Err(ApiError::not_found(format!(
-                "deployment {model:?} has no version {v:?} (it serves version {})",
-                deployment.config.model_version
-            )));
-        }
+    if let Some(v) = version
+        && v != deployment.config.model_version.to_string()
+    {
+        return Err(ApiError::not_found(format!(
+            "deployment {model:?} has no version {v:?} (it serves version {})",
+            deployment.config.model_version
+        )));
     }
     Ok(deployment)
 }

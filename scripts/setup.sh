@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs and builds what the examples and tests need. Idempotent: a rerun reuses what is
+# already there and only redoes what changed.
+#   - the wasm32-wasip2 Rust target (guests are built from source with it)
+#   - a Python venv (.venv) with the pinned model-making packages
+#   - the example models, trained and exported by examples/models/make_models.py
+#   - the example predictor components, built from source into examples/*/predictor.wasm
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is required (https://rustup.rs)" >&2
+  exit 1
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  say "adding the wasm32-wasip2 Rust target"
+  rustup target add wasm32-wasip2
+fi
+
+requirements=scripts/requirements-models.txt
+stamp=.venv/.requirements.sha256
+if [ ! -x .venv/bin/python ]; then
+  say "creating the Python venv (.venv)"
+  python3 -m venv .venv
+fi
+if [ ! -f "$stamp" ] || ! sha256sum --status -c "$stamp"; then
+  say "installing $requirements into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
+  sha256sum "$requirements" > "$stamp"
+fi
+
+models=(examples/iris-onnx/model.onnx examples/iris-onnx/model.joblib examples/multi-model/logreg.onnx
+        examples/multi-model/forest.onnx examples/rust-predictor/gaussian_nb.json target/example-models/reference.json)
+needs_models=0
+for m in "${models[@]}"; do
+  if [ ! -f "$m" ] || [ examples/models/make_models.py -nt "$m" ] || [ "$stamp" -nt "$m" ]; then needs_models=1; fi
+done
+if [ "$needs_models" = 1 ]; then
+  say "training and exporting the example models"
+  .venv/bin/python examples/models/make_models.py
+fi
+
+say "building the example predictor components (wasm32-wasip2)"
+cargo build --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests \
+  -p iris-naive-bayes -p iris-ensemble
+cp target/guests/wasm32-wasip2/guest/iris_naive_bayes.wasm examples/rust-predictor/predictor.wasm
+cp target/guests/wasm32-wasip2/guest/iris_ensemble.wasm examples/multi-model/predictor.wasm
