@@ -9,6 +9,10 @@ Outputs (paths relative to the repository root):
   examples/multi-model/logreg.onnx       logistic regression, skl2onnx
   examples/multi-model/forest.onnx       random forest, skl2onnx (TreeEnsembleClassifier)
   examples/rust-predictor/gaussian_nb.json  Gaussian naive Bayes parameters
+  target/example-models/logreg_zipmap.onnx  skl2onnx's default export (ZipMap kept), for tests
+  target/example-models/mlp.onnx         an MLP classifier as torch.onnx exports one (Gemm,
+                                         Relu, Softmax, a named dynamic batch axis), for tests
+  target/example-models/reference.json   scikit-learn's own predictions, for the tests
 """
 
 import json
@@ -16,12 +20,16 @@ import pathlib
 import sys
 
 import joblib
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
+from sklearn.neural_network import MLPClassifier
 
 ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).parents[2])
 OPSETS = {"": 17, "ai.onnx.ml": 3}
@@ -38,6 +46,55 @@ def to_onnx(model, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onx.SerializeToString())
     print(f"wrote {path.relative_to(ROOT)}")
+
+
+def mlp_as_torch_export(mlp):
+    """The fitted MLP as the graph `torch.onnx.export` gives for Linear-ReLU-Linear-Softmax
+    with `dynamic_axes={"input": {0: "batch_size"}}`."""
+    (w1, w2), (b1, b2) = mlp.coefs_, mlp.intercepts_
+    init = [
+        numpy_helper.from_array(w1.T.astype(np.float32), "fc1.weight"),
+        numpy_helper.from_array(b1.astype(np.float32), "fc1.bias"),
+        numpy_helper.from_array(w2.T.astype(np.float32), "fc2.weight"),
+        numpy_helper.from_array(b2.astype(np.float32), "fc2.bias"),
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["h_relu"]),
+        helper.make_node("Gemm", ["h_relu", "fc2.weight", "fc2.bias"], ["logits"], transB=1),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch_size", 4])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch_size", 3])],
+        init,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")
+    onnx.checker.check_model(model)
+    return model
+
+
+ONNX_TYPES = {
+    "BOOL": TensorProto.BOOL, "UINT8": TensorProto.UINT8, "UINT16": TensorProto.UINT16,
+    "UINT32": TensorProto.UINT32, "UINT64": TensorProto.UINT64, "INT8": TensorProto.INT8,
+    "INT16": TensorProto.INT16, "INT32": TensorProto.INT32, "INT64": TensorProto.INT64,
+    "FP16": TensorProto.FLOAT16, "FP32": TensorProto.FLOAT, "FP64": TensorProto.DOUBLE,
+    "BYTES": TensorProto.STRING,
+}
+
+
+def identity_of_every_type():
+    """One Identity per ONNX element type tract supports: input `x_FP16` → output `y_FP16`."""
+    nodes, inputs, outputs = [], [], []
+    for name, t in ONNX_TYPES.items():
+        nodes.append(helper.make_node("Identity", [f"x_{name}"], [f"y_{name}"]))
+        inputs.append(helper.make_tensor_value_info(f"x_{name}", t, ["n"]))
+        outputs.append(helper.make_tensor_value_info(f"y_{name}", t, ["n"]))
+    graph = helper.make_graph(nodes, "identity_types", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
 
 
 def main():
@@ -64,6 +121,18 @@ def main():
     out.write_text(json.dumps(params, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
 
+    fixtures = ROOT / "target/example-models"
+    fixtures.mkdir(parents=True, exist_ok=True)
+    default_export = convert_sklearn(
+        logreg, initial_types=[("input", FloatTensorType([None, 4]))], target_opset=OPSETS
+    )
+    (fixtures / "logreg_zipmap.onnx").write_bytes(default_export.SerializeToString())
+
+    mlp = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0).fit(x, y)
+    (fixtures / "mlp.onnx").write_bytes(mlp_as_torch_export(mlp).SerializeToString())
+
+    (fixtures / "identity_types.onnx").write_bytes(identity_of_every_type().SerializeToString())
+
     # Reference predictions the tests compare the served answers with.
     sample = x[[0, 50, 100]]
     reference = {
@@ -72,6 +141,7 @@ def main():
         "logreg_probabilities": logreg.predict_proba(sample).tolist(),
         "forest_probabilities": forest.predict_proba(sample).tolist(),
         "nb_probabilities": nb.predict_proba(sample).tolist(),
+        "mlp_probabilities": mlp.predict_proba(sample).tolist(),
     }
     out = ROOT / "target/example-models/reference.json"
     out.parent.mkdir(parents=True, exist_ok=True)

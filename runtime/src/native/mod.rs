@@ -7,6 +7,7 @@
 //! ([`NativeModel::run_blocking`]).
 
 pub mod convert;
+pub mod ops;
 
 use crate::tensor::{Datatype, Tensor, TensorSpec};
 use std::sync::Arc;
@@ -56,7 +57,9 @@ impl NativeModel {
             source_name: source_name.to_string(),
             message: format!("{e:#}"),
         };
-        let mut model = tract_onnx::onnx()
+        let mut onnx = tract_onnx::onnx();
+        ops::register(&mut onnx.op_register);
+        let mut model = onnx
             .model_for_read(&mut &*bytes)
             .map_err(|e| load_err(e.context("not a readable ONNX model")))?;
         for i in 0..model.inputs.len() {
@@ -82,15 +85,23 @@ impl NativeModel {
                 .map_err(load_err)?;
         }
         let typed = model.into_optimized().map_err(load_err)?;
-        let inputs = signature(&typed, typed.input_outlets().map_err(load_err)?)
-            .map_err(load_err)?
-            .into_iter()
-            .collect();
-        let outputs = signature(&typed, typed.output_outlets().map_err(load_err)?)
-            .map_err(load_err)?
-            .into_iter()
-            .map(|(spec, _)| spec)
-            .collect();
+        let inputs = signature(
+            &typed,
+            typed.input_outlets().map_err(load_err)?,
+            Names::Node,
+        )
+        .map_err(load_err)?
+        .into_iter()
+        .collect();
+        let outputs = signature(
+            &typed,
+            typed.output_outlets().map_err(load_err)?,
+            Names::Label,
+        )
+        .map_err(load_err)?
+        .into_iter()
+        .map(|(spec, _)| spec)
+        .collect();
         let plan = typed.into_runnable().map_err(load_err)?;
         Ok(NativeModel {
             source_name: source_name.to_string(),
@@ -213,18 +224,28 @@ fn check_shape(t: &Tensor, spec: &TensorSpec) -> Result<(), ModelError> {
     }
 }
 
+/// Where a tensor's public name comes from: an input is its source node (its outlet may
+/// also be an output and carry the output's label); an output is its outlet label.
+enum Names {
+    Node,
+    Label,
+}
+
 fn signature(
     model: &TypedModel,
     outlets: &[OutletId],
+    names: Names,
 ) -> anyhow::Result<Vec<(TensorSpec, DatumType)>> {
     outlets
         .iter()
         .map(|&outlet| {
             let fact = model.outlet_fact(outlet)?;
-            let name = model
-                .outlet_label(outlet)
-                .unwrap_or(&model.node(outlet.node).name)
-                .to_string();
+            let node_name = &model.node(outlet.node).name;
+            let name = match names {
+                Names::Node => node_name,
+                Names::Label => model.outlet_label(outlet).unwrap_or(node_name),
+            }
+            .to_string();
             let datatype = convert::datatype_of(fact.datum_type).ok_or_else(|| {
                 anyhow::anyhow!(
                     "{name:?} has type {:?}, which has no V2 datatype",

@@ -1,0 +1,123 @@
+"""The bench command's driver (run by scripts/bench.sh): starts our server (release build)
+and the KServe Python peer on loopback ports, loads each with wrk at concurrency 1 and 32,
+and prints requests/s, p50 and p99 side by side with the ratio to the peer.
+
+Every number is measured in one run on this machine; the load generator shares the box.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OURS_PORT, PEER_PORT = 18080, 18081
+
+
+def wait_ready(url, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} not ready after {timeout}s")
+
+
+def post_once(url, body):
+    req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def parse_duration_ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url, body, connections, seconds):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write('wrk.method = "POST"\n')
+        f.write('wrk.headers["Content-Type"] = "application/json"\n')
+        f.write(f"wrk.body = {json.dumps(body)}\n")
+        script = f.name
+    threads = min(connections, 2)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script, url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = parse_duration_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = parse_duration_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors or "Socket errors" in out:
+        raise SystemExit(f"errors during the run against {url}:\n{out}")
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--concurrency", default="1,32")
+    args = ap.parse_args()
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+
+    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    data_dir = tempfile.mkdtemp(prefix="predictor-bench-")
+    ours = subprocess.Popen(
+        [os.path.join(ROOT, "target/release/predictor"), "serve", "--listen", f"127.0.0.1:{OURS_PORT}",
+         "--data-dir", data_dir, "--deploy", "examples/iris-onnx", "--deploy", "examples/rust-predictor"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PREDICTOR_LOG": "warn"},
+    )
+    peer = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "bench/kserve_peer.py"), "--http_port", str(PEER_PORT),
+         os.path.join(ROOT, "examples/iris-onnx/model.joblib")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{OURS_PORT}/v2/health/ready")
+        wait_ready(f"http://127.0.0.1:{PEER_PORT}/v1/models/iris")
+        targets = [
+            ("ONNX example (native)", f"http://127.0.0.1:{OURS_PORT}/v1/models/iris:predict"),
+            ("Rust component example", f"http://127.0.0.1:{OURS_PORT}/v1/models/iris-bayes:predict"),
+            ("KServe Python peer (sklearn)", f"http://127.0.0.1:{PEER_PORT}/v1/models/iris:predict"),
+        ]
+        for name, url in targets:  # each answers before it is measured
+            print(f"{name}: {json.dumps(post_once(url, body))}", file=sys.stderr)
+        results = {}
+        for c in concurrencies:
+            for name, url in targets:
+                wrk(url, body, c, 1)  # warm up connections and caches
+                results[(name, c)] = wrk(url, body, c, args.seconds)
+    finally:
+        for p in (ours, peer):
+            p.terminate()
+            p.wait(timeout=20)
+
+    peer_name = targets[-1][0]
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
+          f"wrk on the same box; {args.seconds}s per cell; V1 :predict, one iris instance per request\n")
+    print(f"| target | conc. | requests/s | p50 ms | p99 ms | throughput vs peer |")
+    print(f"|---|---|---|---|---|---|")
+    for c in concurrencies:
+        base = results[(peer_name, c)]["rps"]
+        for name, _ in targets:
+            r = results[(name, c)]
+            print(f"| {name} | {c} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['rps'] / base:.1f}x |")
+    out = os.path.join(ROOT, "target/bench/core.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({f"{n}@{c}": r for (n, c), r in results.items()}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

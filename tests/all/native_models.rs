@@ -1,0 +1,130 @@
+//! Models as users export them, served natively: skl2onnx's default export (with ZipMap),
+//! an MLP as torch.onnx exports it (named dynamic batch axis), and every datatype tract has
+//! through V2.
+
+use predictor_tests::{DeploymentDir, TestServer, assert_close, generated, reference};
+use serde_json::{Value, json};
+
+fn model_dir(name: &str, fixture: &str) -> DeploymentDir {
+    DeploymentDir::new(&json!({"name": name, "model_file": "model.onnx"}))
+        .with_file("model.onnx", std::fs::read(generated(fixture)).unwrap())
+}
+
+#[tokio::test]
+async fn sklearn_default_export_with_zipmap_is_served() {
+    let dir = model_dir("zipmap", "target/example-models/logreg_zipmap.onnx");
+    let server = TestServer::start(&[&dir]).await;
+    let (status, meta) = server.get("/v2/models/zipmap").await;
+    assert_eq!(status, 200, "{meta}");
+    let outputs: Vec<&str> = meta["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(outputs, ["output_label", "output_probability"]);
+
+    let (status, body) = server
+        .post(
+            "/v1/models/zipmap:predict",
+            &json!({"instances": reference()["instances"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let predictions = body["predictions"].as_array().unwrap();
+    let labels: Vec<Value> = predictions
+        .iter()
+        .map(|p| p["output_label"].clone())
+        .collect();
+    assert_eq!(Value::Array(labels), reference()["logreg_labels"]);
+    let p: Vec<Value> = predictions
+        .iter()
+        .map(|p| p["output_probability"].clone())
+        .collect();
+    assert_close(&Value::Array(p), &reference()["logreg_probabilities"], 1e-5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_torch_style_mlp_with_a_named_batch_axis_is_served() {
+    let dir = model_dir("mlp", "target/example-models/mlp.onnx");
+    let server = TestServer::start(&[&dir]).await;
+    let (_, meta) = server.get("/v2/models/mlp").await;
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "input", "datatype": "FP32", "shape": [-1, 4]}])
+    );
+    assert_eq!(
+        meta["outputs"],
+        json!([{"name": "probs", "datatype": "FP32", "shape": [-1, 3]}])
+    );
+
+    let (status, body) = server
+        .post(
+            "/v1/models/mlp:predict",
+            &json!({"instances": reference()["instances"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_close(
+        &body["predictions"],
+        &reference()["mlp_probabilities"],
+        1e-5,
+    );
+    // Any batch size: the batch axis is symbolic.
+    let one = json!({"instances": [[5.1, 3.5, 1.4, 0.2]]});
+    let (status, body) = server.post("/v1/models/mlp:predict", &one).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_datatype_tract_supports_round_trips_through_v2() {
+    let dir = model_dir("types", "target/example-models/identity_types.onnx");
+    let server = TestServer::start(&[&dir]).await;
+    let cases = [
+        ("BOOL", json!([true, false])),
+        ("UINT8", json!([0, 255])),
+        ("UINT16", json!([0, 65535])),
+        ("UINT32", json!([0, 4294967295u64])),
+        ("UINT64", json!([0, u64::MAX])),
+        ("INT8", json!([-128, 127])),
+        ("INT16", json!([-32768, 32767])),
+        ("INT32", json!([i32::MIN, i32::MAX])),
+        ("INT64", json!([i64::MIN, i64::MAX])),
+        ("FP16", json!([0.5, -2.0])),
+        ("FP32", json!([0.1, -1.5])),
+        ("FP64", json!([0.1, 1e300])),
+        ("BYTES", json!(["hello", "wörld"])),
+    ];
+    let inputs: Vec<Value> = cases
+        .iter()
+        .map(|(dt, data)| json!({"name": format!("x_{dt}"), "datatype": dt, "shape": [2], "data": data}))
+        .collect();
+    let (status, body) = server
+        .post("/v2/models/types/infer", &json!({"inputs": inputs}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for (i, (dt, data)) in cases.iter().enumerate() {
+        let out = &body["outputs"][i];
+        assert_eq!(out["name"], format!("y_{dt}"));
+        assert_eq!(out["datatype"], *dt);
+        assert_eq!(out["data"], *data, "{dt}");
+    }
+    // BF16 exists in V2 but not in tract: refused with the reason.
+    let mut bf16 = inputs.clone();
+    bf16[10] = json!({"name": "x_FP32", "datatype": "BF16", "shape": [2], "data": [1.0, 2.0]});
+    let (status, body) = server
+        .post("/v2/models/types/infer", &json!({"inputs": bf16}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("is BF16, the model takes FP32"),
+        "{body}"
+    );
+    server.stop().await;
+}
