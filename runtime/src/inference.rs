@@ -83,14 +83,14 @@ pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Outpu
         (Predictor::Native(model), Payload::Json { columnar, body }) => {
             let inputs = json_to_tensors(model, columnar, &body)?;
             let answer = model
-                .run_blocking(inputs)
+                .run_async(inputs)
                 .await
                 .map_err(|e| model_error(name, e))?;
             Ok(Output::Tensors(answer))
         }
         (Predictor::Native(model), Payload::Tensors { inputs, outputs }) => {
             let answer = model
-                .run_blocking(inputs)
+                .run_async(inputs)
                 .await
                 .map_err(|e| model_error(name, e))?;
             select_outputs(answer, outputs.as_deref()).map(Output::Tensors)

@@ -3,14 +3,18 @@
 //! and the graphs guests open through the `models` import.
 //!
 //! A model is loaded, optimized and made runnable once ([`NativeModel::load`]); runs share
-//! the plan. Running is CPU work: callers run it off the async workers
-//! ([`NativeModel::run_blocking`]).
+//! the plan. Running is CPU work, scheduled by [`NativeModel::run_async`]: on tokio's
+//! blocking pool, except for graphs whose measured run time is below
+//! [`INLINE_RUN_BUDGET`], which run in place (handing a few microseconds of work to another
+//! thread costs more than the work, and such a run is shorter than decoding its request).
 
 pub mod convert;
 pub mod ops;
 
 use crate::tensor::{Datatype, Tensor, TensorSpec};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
@@ -32,6 +36,9 @@ pub enum ModelError {
     },
 }
 
+/// Runs measured (moving average) below this stay on the async worker.
+pub const INLINE_RUN_BUDGET: Duration = Duration::from_micros(50);
+
 /// A runnable graph and its signature.
 pub struct NativeModel {
     /// Where it came from (a file name), for messages.
@@ -39,6 +46,8 @@ pub struct NativeModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<(TensorSpec, DatumType)>,
     outputs: Vec<TensorSpec>,
+    /// Moving average of a run's duration, in nanoseconds; `u64::MAX` until measured.
+    average_run_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for NativeModel {
@@ -102,12 +111,24 @@ impl NativeModel {
         .into_iter()
         .map(|(spec, _)| spec)
         .collect();
+        if tracing::enabled!(tracing::Level::TRACE) {
+            for node in typed.nodes() {
+                tracing::trace!(
+                    model = source_name,
+                    "node {} {}: {:?}",
+                    node.id,
+                    node.name,
+                    node.op
+                );
+            }
+        }
         let plan = typed.into_runnable().map_err(load_err)?;
         Ok(NativeModel {
             source_name: source_name.to_string(),
             plan,
             inputs,
             outputs,
+            average_run_nanos: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -181,13 +202,18 @@ impl NativeModel {
             .collect()
     }
 
-    /// [`NativeModel::run`] on tokio's blocking pool, so async workers keep serving.
-    pub async fn run_blocking(
+    /// [`NativeModel::run`], scheduled so async workers keep serving: on the blocking pool,
+    /// or in place when this graph's runs are known to take less than [`INLINE_RUN_BUDGET`].
+    pub async fn run_async(
         self: &Arc<Self>,
         inputs: Vec<Tensor>,
     ) -> Result<Vec<Tensor>, ModelError> {
+        let average = Duration::from_nanos(self.average_run_nanos.load(Ordering::Relaxed));
+        if average < INLINE_RUN_BUDGET {
+            return self.run_timed(inputs);
+        }
         let model = Arc::clone(self);
-        tokio::task::spawn_blocking(move || model.run(inputs))
+        tokio::task::spawn_blocking(move || model.run_timed(inputs))
             .await
             .unwrap_or_else(|e| {
                 Err(ModelError::Run {
@@ -195,6 +221,21 @@ impl NativeModel {
                     message: format!("panicked: {e}"),
                 })
             })
+    }
+
+    fn run_timed(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, ModelError> {
+        let started = Instant::now();
+        let result = self.run(inputs);
+        let took = started.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
+        let previous = self.average_run_nanos.load(Ordering::Relaxed);
+        // An exponential moving average (1/8 weight), seeded by the first run.
+        let average = if previous == u64::MAX {
+            took
+        } else {
+            previous - previous / 8 + took / 8
+        };
+        self.average_run_nanos.store(average, Ordering::Relaxed);
+        result
     }
 
     fn input_names(&self) -> String {

@@ -89,7 +89,7 @@ impl models::HostModel for InstanceState {
             Ok(inputs) => inputs,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(match model.run_blocking(inputs).await {
+        Ok(match model.run_async(inputs).await {
             Ok(outputs) => Ok(outputs.into_iter().map(tensor_to_wit).collect()),
             Err(ModelError::Input(message)) => Err(PredictError::BadInput(message)),
             Err(e) => Err(PredictError::Internal(e.to_string())),
