@@ -17,6 +17,11 @@ struct InferRequest {
     inputs: Vec<InferInput>,
     #[serde(default)]
     outputs: Option<Vec<RequestedOutput>>,
+    /// KServe's Python client repeats the path's model name and version in the body.
+    #[serde(default, rename = "model_name")]
+    _model_name: Option<String>,
+    #[serde(default, rename = "model_version")]
+    _model_version: Option<String>,
 }
 
 #[derive(Deserialize)]
