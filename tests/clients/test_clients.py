@@ -85,3 +85,35 @@ def test_kserve_rest_client_v2(server, reference):
             await client.close()
 
     asyncio.run(run())
+
+
+def test_tritonclient_default_binary_tensors(server, reference):
+    """tritonclient's defaults use the binary tensor extension both ways."""
+    client = triton.InferenceServerClient(url=server)
+    rows = np.array(reference["instances"], dtype=np.float32)
+    for model, key in [("iris", "logreg_probabilities"), ("iris-bayes", "nb_probabilities")]:
+        x = triton.InferInput("input", list(rows.shape), "FP32")
+        x.set_data_from_numpy(rows)  # binary_data=True by default
+        result = client.infer(model, [x])  # no outputs named: every output, binary
+        np.testing.assert_allclose(result.as_numpy("probabilities"), reference[key], atol=1e-5)
+        assert result.as_numpy("label").tolist() == [0, 1, 2]
+        assert result.as_numpy("label").dtype == np.int64
+
+
+def test_kserve_client_binary_tensors(server, reference):
+    async def run():
+        client = InferenceRESTClient(RESTConfig(protocol="v2"))
+        try:
+            x = InferInput(name="input", shape=[3, 4], datatype="FP32")
+            x.set_data_from_numpy(np.array(reference["instances"], dtype=np.float32), binary_data=True)
+            response = await client.infer(
+                f"http://{server}", InferRequest(model_name="iris", infer_inputs=[x]), model_name="iris"
+            )
+            outputs = {o.name: o for o in response.outputs}
+            np.testing.assert_allclose(
+                outputs["probabilities"].as_numpy(), reference["logreg_probabilities"], atol=1e-5
+            )
+        finally:
+            await client.close()
+
+    asyncio.run(run())

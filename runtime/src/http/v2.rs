@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -92,20 +92,33 @@ pub async fn model_ready(
 pub async fn infer(
     State(state): State<AppState>,
     Path(path): Path<Vec<(String, String)>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let (model, version) = model_version(&path)?;
     let deployment = lookup(&state, model, version)?;
-    let decoded = v2::decode(&body)?;
+    let json_length = binary_header(&headers)?;
+    let decoded = v2::decode(&body, json_length)?;
     let output = inference::dispatch(&deployment, decoded.payload).await?;
-    let body = v2::encode(
+    let encoded = v2::encode(
         deployment.name(),
         deployment.config.model_version,
         decoded.id.as_deref(),
+        &decoded.binary_outputs,
         &output,
     )?;
-    Ok(json_response(body))
+    let Some(json_length) = encoded.json_length else {
+        return Ok(json_response(encoded.body));
+    };
+    let mut response = Response::new(axum::body::Body::from(encoded.body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(v2::BINARY_HEADER, HeaderValue::from(json_length));
+    Ok(response)
 }
 
 /// `POST /v2/repository/index`.
@@ -124,6 +137,24 @@ pub async fn repository_index(State(state): State<AppState>) -> Json<Value> {
         })
         .collect();
     Json(Value::Array(entries))
+}
+
+/// The binary extension's JSON length, when the client sent the header.
+fn binary_header(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
+    let Some(value) = headers.get(v2::BINARY_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{} must be a byte count", v2::BINARY_HEADER),
+            )
+        })
 }
 
 fn model_version(path: &[(String, String)]) -> Result<(&str, Option<&str>), ApiError> {
