@@ -97,6 +97,35 @@ def identity_of_every_type():
     return model
 
 
+def mlp_as_tf2onnx_export(mlp):
+    """The same MLP as tf2onnx exports a Keras `Sequential` of two `Dense` layers: MatMul and
+    Add rather than Gemm, `dense_input` named after the first layer, an `unk__` batch axis."""
+    (w1, w2), (b1, b2) = mlp.coefs_, mlp.intercepts_
+    init = [
+        numpy_helper.from_array(w1.astype(np.float32), "dense/MatMul/ReadVariableOp:0"),
+        numpy_helper.from_array(b1.astype(np.float32), "dense/BiasAdd/ReadVariableOp:0"),
+        numpy_helper.from_array(w2.astype(np.float32), "dense_1/MatMul/ReadVariableOp:0"),
+        numpy_helper.from_array(b2.astype(np.float32), "dense_1/BiasAdd/ReadVariableOp:0"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["dense_input", "dense/MatMul/ReadVariableOp:0"], ["dense/MatMul:0"]),
+        helper.make_node("Add", ["dense/MatMul:0", "dense/BiasAdd/ReadVariableOp:0"], ["dense/BiasAdd:0"]),
+        helper.make_node("Relu", ["dense/BiasAdd:0"], ["dense/Relu:0"]),
+        helper.make_node("MatMul", ["dense/Relu:0", "dense_1/MatMul/ReadVariableOp:0"], ["dense_1/MatMul:0"]),
+        helper.make_node("Add", ["dense_1/MatMul:0", "dense_1/BiasAdd/ReadVariableOp:0"], ["dense_1/BiasAdd:0"]),
+        helper.make_node("Softmax", ["dense_1/BiasAdd:0"], ["dense_1"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tf2onnx",
+        [helper.make_tensor_value_info("dense_input", TensorProto.FLOAT, ["unk__6", 4])],
+        [helper.make_tensor_value_info("dense_1", TensorProto.FLOAT, ["unk__7", 3])],
+        init,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="tf2onnx")
+    onnx.checker.check_model(model)
+    return model
+
+
 def main():
     iris = load_iris()
     x, y = iris.data.astype("float32"), iris.target
@@ -130,6 +159,7 @@ def main():
 
     mlp = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0).fit(x, y)
     (fixtures / "mlp.onnx").write_bytes(mlp_as_torch_export(mlp).SerializeToString())
+    (fixtures / "mlp_keras.onnx").write_bytes(mlp_as_tf2onnx_export(mlp).SerializeToString())
 
     (fixtures / "identity_types.onnx").write_bytes(identity_of_every_type().SerializeToString())
 

@@ -80,6 +80,31 @@ async fn a_torch_style_mlp_with_a_named_batch_axis_is_served() {
 }
 
 #[tokio::test]
+async fn a_keras_model_exported_by_tf2onnx_is_served() {
+    let dir = model_dir("keras", "target/example-models/mlp_keras.onnx");
+    let server = TestServer::start(&[&dir]).await;
+    let (_, meta) = server.get("/v2/models/keras").await;
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "dense_input", "datatype": "FP32", "shape": [-1, 4]}])
+    );
+    assert_eq!(meta["outputs"][0]["name"], "dense_1");
+    let (status, body) = server
+        .post(
+            "/v1/models/keras:predict",
+            &json!({"instances": reference()["instances"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_close(
+        &body["predictions"],
+        &reference()["mlp_probabilities"],
+        1e-5,
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn every_datatype_tract_supports_round_trips_through_v2() {
     let dir = model_dir("types", "target/example-models/identity_types.onnx");
     let server = TestServer::start(&[&dir]).await;
