@@ -5,16 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+. scripts/lib.sh
 if ! command -v wrk >/dev/null 2>&1; then
-  printf '==> installing wrk\n' >&2
+  say "installing wrk"
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; else sudo apt-get install -y -qq wrk; fi
 fi
-stamp=.venv/.requirements-bench.sha256
-if [ ! -f "$stamp" ] || ! sha256sum --status -c "$stamp"; then
-  printf '==> installing the KServe peer into .venv\n' >&2
-  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-bench.txt
-  sha256sum scripts/requirements-bench.txt > "$stamp"
-fi
-printf '==> building the predictor runtime (release)\n' >&2
+venv_install scripts/requirements-bench.txt
+say "building the predictor runtime (release)"
 cargo build --release --quiet -p predictor-runtime
 exec .venv/bin/python bench/run.py "$@"

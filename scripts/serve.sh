@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-printf '==> building the predictor runtime (release)\n' >&2
+printf '==> %s\n' "building the predictor runtime (release)" >&2
 cargo build --release --quiet -p predictor-runtime
 exec target/release/predictor serve \
   --deploy examples/iris-onnx --deploy examples/rust-predictor --deploy examples/multi-model "$@"

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '==> %s\n' "$*" >&2; }
+. scripts/lib.sh
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is required (https://rustup.rs)" >&2
@@ -20,17 +20,12 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
-requirements=scripts/requirements-models.txt
-stamp=.venv/.requirements.sha256
 if [ ! -x .venv/bin/python ]; then
   say "creating the Python venv (.venv)"
   python3 -m venv .venv
 fi
-if [ ! -f "$stamp" ] || ! sha256sum --status -c "$stamp"; then
-  say "installing $requirements into .venv"
-  .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
-  sha256sum "$requirements" > "$stamp"
-fi
+venv_install scripts/requirements-models.txt
+stamp=.venv/.requirements-models.txt.sha256
 
 models=(examples/iris-onnx/model.onnx examples/iris-onnx/model.joblib examples/multi-model/logreg.onnx
         examples/multi-model/forest.onnx examples/rust-predictor/gaussian_nb.json target/example-models/reference.json

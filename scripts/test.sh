@@ -1,25 +1,22 @@
 #!/usr/bin/env bash
 # Sets up and runs every check: formatting, lints (warnings are errors), unit tests and the
-# integration tests (real components built from source, a real server on a real socket).
+# integration tests (real components built from source, a real server on a real socket), then
+# the protocols' own clients from PyPI (tritonclient, kserve) against the real binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-stamp=.venv/.requirements-test.sha256
-if [ ! -f "$stamp" ] || ! sha256sum --status -c "$stamp"; then
-  printf '==> installing the protocol clients (tritonclient, kserve) into .venv\n' >&2
-  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
-  sha256sum scripts/requirements-test.txt > "$stamp"
-fi
-printf '==> cargo fmt --check\n' >&2
+. scripts/lib.sh
+venv_install scripts/requirements-test.txt
+say "cargo fmt --check"
 cargo fmt --all -- --check
-printf '==> cargo clippy\n' >&2
+say "cargo clippy"
 cargo clippy --quiet --all-targets -- -D warnings
 if ! cargo nextest --version >/dev/null 2>&1; then
-  printf '==> installing cargo-nextest\n' >&2
+  say "installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
-printf '==> cargo nextest run\n' >&2
+say "cargo nextest run"
 cargo nextest run --no-fail-fast
-printf '==> protocol clients from PyPI against the real binary\n' >&2
+say "protocol clients from PyPI against the real binary"
 cargo build --quiet -p predictor-runtime
 .venv/bin/python -m pytest -q tests/clients

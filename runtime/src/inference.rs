@@ -162,7 +162,7 @@ fn json_to_tensors(
 ) -> Result<Vec<Tensor>, InferenceError> {
     let bad = |m: String| InferenceError::BadRequest(m);
     let value: Value = serde_json::from_str(body.get()).map_err(|e| bad(e.to_string()))?;
-    let specs = model.inputs();
+    let specs = model.input_specs();
     let by_name = |lookup: &dyn Fn(&str) -> Option<Value>| -> Result<Vec<Tensor>, InferenceError> {
         specs
             .iter()
@@ -175,11 +175,8 @@ fn json_to_tensors(
     };
     match (&value, specs.as_slice()) {
         (Value::Object(map), _) if columnar => by_name(&|n| map.get(n).cloned()),
-        (_, [only]) if columnar => tensor_json::decode_nested(&only.name, only.datatype, &value)
-            .map(|t| vec![t])
-            .map_err(|e| bad(e.0)),
-        (Value::Array(rows), [only]) => {
-            tensor_json::decode_nested(&only.name, only.datatype, &Value::Array(rows.clone()))
+        (_, [only]) if columnar || value.is_array() => {
+            tensor_json::decode_nested(&only.name, only.datatype, &value)
                 .map(|t| vec![t])
                 .map_err(|e| bad(e.0))
         }

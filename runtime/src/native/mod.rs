@@ -132,6 +132,11 @@ impl NativeModel {
         })
     }
 
+    /// The graph's inputs, borrowed.
+    pub fn input_specs(&self) -> Vec<&TensorSpec> {
+        self.inputs.iter().map(|(spec, _)| spec).collect()
+    }
+
     /// The graph's inputs.
     pub fn inputs(&self) -> Vec<TensorSpec> {
         self.inputs.iter().map(|(spec, _)| spec.clone()).collect()
