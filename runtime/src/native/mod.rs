@@ -38,6 +38,9 @@ pub enum ModelError {
 
 /// Runs measured (moving average) below this stay on the async worker.
 pub const INLINE_RUN_BUDGET: Duration = Duration::from_micros(50);
+/// Requests with more input elements than this never run in place, whatever the estimate
+/// (a large batch costs more than the small requests the estimate was learnt from).
+pub const INLINE_MAX_ELEMENTS: usize = 4096;
 
 /// A runnable graph and its signature.
 pub struct NativeModel {
@@ -214,7 +217,8 @@ impl NativeModel {
         inputs: Vec<Tensor>,
     ) -> Result<Vec<Tensor>, ModelError> {
         let average = Duration::from_nanos(self.average_run_nanos.load(Ordering::Relaxed));
-        if average < INLINE_RUN_BUDGET {
+        let elements: usize = inputs.iter().map(Tensor::len).sum();
+        if average < INLINE_RUN_BUDGET && elements <= INLINE_MAX_ELEMENTS {
             return self.run_timed(inputs);
         }
         let model = Arc::clone(self);
@@ -233,11 +237,15 @@ impl NativeModel {
         let result = self.run(inputs);
         let took = started.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
         let previous = self.average_run_nanos.load(Ordering::Relaxed);
-        // An exponential moving average (1/8 weight), seeded by the first run.
+        // An exponential moving average (1/8 weight), seeded by the first run. A sample counts
+        // for at most twice the average: under load a thread is often preempted mid-run, and
+        // those wall-clock spikes say nothing about the graph's cost. A graph that really got
+        // slower still raises the average by an eighth per run.
         let average = if previous == u64::MAX {
             took
         } else {
-            previous - previous / 8 + took / 8
+            let sample = took.min(previous.saturating_mul(2));
+            previous - previous / 8 + sample / 8
         };
         self.average_run_nanos.store(average, Ordering::Relaxed);
         result
