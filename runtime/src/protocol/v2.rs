@@ -230,7 +230,7 @@ pub fn encode(
                 name: &t.name,
                 datatype: t.datatype,
                 shape: &t.shape,
-                parameters: b.then(|| BinarySize {
+                parameters: b.then_some(BinarySize {
                     binary_data_size: t.data.len(),
                 }),
                 data: (!b).then(|| FlatData(t)),
