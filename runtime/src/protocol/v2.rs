@@ -233,7 +233,7 @@ pub fn encode(
                 parameters: b.then_some(BinarySize {
                     binary_data_size: t.data.len(),
                 }),
-                data: (!b).then(|| FlatData(t)),
+                data: (!b).then_some(FlatData(t)),
             })
             .collect(),
     };
