@@ -6,6 +6,7 @@ use crate::deployment::registry::Registry;
 use crate::http::{AppState, app};
 use crate::wasm::engine::EngineLimits;
 use anyhow::Context as _;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +73,10 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // Answers are small and written whole: never hold them back for Nagle.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
