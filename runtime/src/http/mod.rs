@@ -5,6 +5,7 @@
 //! handler panics.
 
 pub mod error;
+pub mod request_context;
 pub mod v1;
 pub mod v2;
 
@@ -19,8 +20,6 @@ use axum::routing::{get, post};
 use error::ApiError;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 /// Default limit on request bodies.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
@@ -37,30 +36,38 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/", get(v1::root))
         .route("/v1/models", get(v1::list))
         .route("/v1/models/{model}", get(v1::status).post(v1::action))
-        .route("/v1/models/{model}/versions/{version}", get(v1::status_version).post(v1::action_version))
+        .route(
+            "/v1/models/{model}/versions/{version}",
+            get(v1::status_version).post(v1::action_version),
+        )
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
         .route("/v2/health/ready", get(v2::ready))
         .route("/v2/models/{model}", get(v2::metadata))
         .route("/v2/models/{model}/versions/{version}", get(v2::metadata))
         .route("/v2/models/{model}/ready", get(v2::model_ready))
-        .route("/v2/models/{model}/versions/{version}/ready", get(v2::model_ready))
+        .route(
+            "/v2/models/{model}/versions/{version}/ready",
+            get(v2::model_ready),
+        )
         .route("/v2/models/{model}/infer", post(v2::infer))
-        .route("/v2/models/{model}/versions/{version}/infer", post(v2::infer))
+        .route(
+            "/v2/models/{model}/versions/{version}/infer",
+            post(v2::infer),
+        )
         .route("/v2/repository/index", post(v2::repository_index))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while handling the request").into_response()
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error while handling the request",
+            )
+            .into_response()
         }))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(request_context::request_context))
 }
 
 async fn unknown_route(req: Request<Body>) -> ApiError {
