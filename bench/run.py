@@ -43,13 +43,13 @@ def parse_duration_ms(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url, body, connections, seconds):
+def wrk(url, body, connections, seconds, threads):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write('wrk.method = "POST"\n')
         f.write('wrk.headers["Content-Type"] = "application/json"\n')
         f.write(f"wrk.body = {json.dumps(body)}\n")
         script = f.name
-    threads = min(connections, 2)
+    threads = min(connections, threads)
     out = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script, url],
         capture_output=True, text=True, check=True,
@@ -68,6 +68,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--concurrency", default="1,32")
+    # wrk shares the box with the server under test: each of its threads takes CPU from our
+    # server (the Python peer is bound by its single worker either way).
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads (at most the concurrency)")
     args = ap.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
 
@@ -96,8 +99,8 @@ def main():
         results = {}
         for c in concurrencies:
             for name, url in targets:
-                wrk(url, body, c, 1)  # warm up connections and caches
-                results[(name, c)] = wrk(url, body, c, args.seconds)
+                wrk(url, body, c, 1, args.threads)  # warm up connections and caches
+                results[(name, c)] = wrk(url, body, c, args.seconds, args.threads)
     finally:
         for p in (ours, peer):
             p.terminate()
@@ -105,7 +108,7 @@ def main():
 
     peer_name = targets[-1][0]
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
-          f"wrk on the same box; {args.seconds}s per cell; V1 :predict, one iris instance per request\n")
+          f"wrk ({args.threads} thread(s)) on the same box; {args.seconds}s per cell; V1 :predict, one iris instance per request\n")
     print(f"| target | conc. | requests/s | p50 ms | p99 ms | throughput vs peer |")
     print(f"|---|---|---|---|---|---|")
     for c in concurrencies:
