@@ -1,7 +1,7 @@
 //! Every bundled example, served as `scripts/serve.sh` serves it, answers its own
 //! `request.json` with the predictions scikit-learn computed for the same models.
 
-use predictor_tests::{DeploymentDir, TestServer, assert_close, guests, reference};
+use predictor_tests::{DeploymentDir, TestServer, assert_close, column, guests, reference};
 use serde_json::{Value, json};
 
 fn request(example: &str) -> Value {
@@ -31,15 +31,12 @@ async fn iris_onnx_is_served_natively_with_sklearn_predictions() {
         .post("/v1/models/iris:predict", &reference_instances())
         .await;
     assert_eq!(status, 200, "{body}");
-    let predictions = body["predictions"].as_array().unwrap();
-    let labels: Vec<Value> = predictions.iter().map(|p| p["label"].clone()).collect();
-    assert_eq!(Value::Array(labels), reference()["logreg_labels"]);
-    let probabilities: Vec<Value> = predictions
-        .iter()
-        .map(|p| p["probabilities"].clone())
-        .collect();
+    assert_eq!(
+        column(&body["predictions"], "label"),
+        reference()["logreg_labels"]
+    );
     assert_close(
-        &Value::Array(probabilities),
+        &column(&body["predictions"], "probabilities"),
         &reference()["logreg_probabilities"],
         1e-5,
     );
@@ -77,13 +74,11 @@ async fn rust_predictor_component_matches_sklearn_naive_bayes() {
         .post("/v1/models/iris-bayes:predict", &reference_instances())
         .await;
     assert_eq!(status, 200, "{body}");
-    let p: Vec<Value> = body["predictions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["probabilities"].clone())
-        .collect();
-    assert_close(&Value::Array(p), &reference()["nb_probabilities"], 1e-6);
+    assert_close(
+        &column(&body["predictions"], "probabilities"),
+        &reference()["nb_probabilities"],
+        1e-6,
+    );
 
     let v2 = json!({"inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP64", "data": reference()["instances"]}]});
     let (status, body) = server.post("/v2/models/iris-bayes/infer", &v2).await;
@@ -114,13 +109,10 @@ async fn multi_model_component_combines_two_onnx_models_through_the_host() {
         .post("/v1/models/iris-ensemble:predict", &request("multi-model"))
         .await;
     assert_eq!(status, 200, "{body}");
-    let classes: Vec<&str> = body["predictions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["class"].as_str().unwrap())
-        .collect();
-    assert_eq!(classes, ["setosa", "versicolor", "virginica"]);
+    assert_eq!(
+        column(&body["predictions"], "class"),
+        json!(["setosa", "versicolor", "virginica"])
+    );
 
     let (status, body) = server
         .post("/v1/models/iris-ensemble:predict", &reference_instances())
@@ -139,13 +131,11 @@ async fn multi_model_component_combines_two_onnx_models_through_the_host() {
             json!(row)
         })
         .collect();
-    let p: Vec<Value> = body["predictions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["probabilities"].clone())
-        .collect();
-    assert_close(&Value::Array(p), &Value::Array(expected), 1e-5);
+    assert_close(
+        &column(&body["predictions"], "probabilities"),
+        &Value::Array(expected),
+        1e-5,
+    );
     server.stop().await;
 }
 

@@ -2,7 +2,7 @@
 //! an MLP as torch.onnx exports it (named dynamic batch axis), and every datatype tract has
 //! through V2.
 
-use predictor_tests::{DeploymentDir, TestServer, assert_close, generated, reference};
+use predictor_tests::{DeploymentDir, TestServer, assert_close, column, generated, reference};
 use serde_json::{Value, json};
 
 fn model_dir(name: &str, fixture: &str) -> DeploymentDir {
@@ -31,17 +31,15 @@ async fn sklearn_default_export_with_zipmap_is_served() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let predictions = body["predictions"].as_array().unwrap();
-    let labels: Vec<Value> = predictions
-        .iter()
-        .map(|p| p["output_label"].clone())
-        .collect();
-    assert_eq!(Value::Array(labels), reference()["logreg_labels"]);
-    let p: Vec<Value> = predictions
-        .iter()
-        .map(|p| p["output_probability"].clone())
-        .collect();
-    assert_close(&Value::Array(p), &reference()["logreg_probabilities"], 1e-5);
+    assert_eq!(
+        column(&body["predictions"], "output_label"),
+        reference()["logreg_labels"]
+    );
+    assert_close(
+        &column(&body["predictions"], "output_probability"),
+        &reference()["logreg_probabilities"],
+        1e-5,
+    );
     server.stop().await;
 }
 

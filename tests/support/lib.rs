@@ -177,6 +177,14 @@ async fn status_json(r: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// `key` of every object in the array `rows` (a column of V1 row-format predictions).
+pub fn column(rows: &Value, key: &str) -> Value {
+    let rows = rows
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {rows}"));
+    Value::Array(rows.iter().map(|row| row[key].clone()).collect())
+}
+
 /// Asserts `actual` (a JSON array of numbers) equals `expected` within `tolerance`.
 pub fn assert_close(actual: &Value, expected: &Value, tolerance: f64) {
     let a: Vec<f64> = flatten(actual);
