@@ -38,6 +38,14 @@ pub enum CacheOutcome {
     Compiled,
 }
 
+/// A component ready to link, with its identity.
+pub struct Compiled {
+    pub component: Component,
+    /// Hex sha256 of the component's bytes.
+    pub digest: String,
+    pub outcome: CacheOutcome,
+}
+
 /// The compiled-component cache of one engine.
 pub struct CompileCache {
     engine: Engine,
@@ -58,7 +66,7 @@ impl CompileCache {
     }
 
     /// The hex sha256 of `bytes`: the component's identity.
-    pub fn digest(bytes: &[u8]) -> String {
+    fn digest(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
     }
 
@@ -86,15 +94,23 @@ impl CompileCache {
 
     /// The compiled component for `bytes`: from the cache, or compiled and cached. CPU-bound
     /// (seconds for a large component): call it off the async workers.
-    pub fn load(&self, bytes: &[u8]) -> Result<(Component, CacheOutcome), ComponentError> {
+    pub fn load(&self, bytes: &[u8]) -> Result<Compiled, ComponentError> {
         Self::check_header(bytes)?;
-        let path = self.dir.join(format!("{}.cwasm", Self::digest(bytes)));
+        // Hashed once: a Python component is ~18 MB.
+        let digest = Self::digest(bytes);
+        let path = self.dir.join(format!("{digest}.cwasm"));
         if path.exists() {
             // SAFETY: the file is in our cache folder, named by the sha256 of the source we
             // compiled it from, and was written by `store` below with an atomic rename. wasmtime
             // also checks its header against this engine's configuration.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Ok(component) => {
+                    return Ok(Compiled {
+                        component,
+                        digest,
+                        outcome: CacheOutcome::Hit,
+                    });
+                }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}")
                 }
@@ -105,7 +121,11 @@ impl CompileCache {
         if let Err(e) = self.store(&component, &path) {
             tracing::warn!(path = %path.display(), "could not cache the compiled component: {e:#}");
         }
-        Ok((component, CacheOutcome::Compiled))
+        Ok(Compiled {
+            component,
+            digest,
+            outcome: CacheOutcome::Compiled,
+        })
     }
 
     fn store(&self, component: &Component, path: &Path) -> anyhow::Result<()> {

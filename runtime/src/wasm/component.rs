@@ -63,15 +63,15 @@ pub fn load(
     linker: &Linker<InstanceState>,
     bytes: &[u8],
 ) -> Result<LoadedComponent, LoadError> {
-    let (component, outcome) = cache.load(bytes)?;
+    let compiled = cache.load(bytes)?;
     let instance_pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(&compiled.component)
         .map_err(|e| LoadError::World(format!("{e:#}")))?;
     let pre = PredictorPre::new(instance_pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
     Ok(LoadedComponent {
         pre,
-        digest: CompileCache::digest(bytes),
-        cache: outcome,
+        digest: compiled.digest,
+        cache: compiled.outcome,
     })
 }
 
