@@ -58,14 +58,20 @@ pub enum InferenceError {
     MalformedOutput { deployment: String, message: String },
 }
 
-/// Runs one request on `deployment`.
-pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Output, InferenceError> {
-    let predictor = deployment
+/// The deployment's predictor, or the not-ready error every endpoint answers for a
+/// deployment that failed to start.
+pub fn running(deployment: &Deployment) -> Result<&Predictor, InferenceError> {
+    deployment
         .predictor()
         .map_err(|reason| InferenceError::NotReady {
             name: deployment.name().to_string(),
             reason: reason.to_string(),
-        })?;
+        })
+}
+
+/// Runs one request on `deployment`.
+pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Output, InferenceError> {
+    let predictor = running(deployment)?;
     let name = deployment.name();
     match (predictor, payload) {
         (Predictor::Component(c), Payload::Json { body, .. }) => c

@@ -50,12 +50,7 @@ fn model_status(
     version: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
     let deployment = lookup(state, model, version)?;
-    deployment.predictor().map_err(|reason| {
-        ApiError::from(inference::InferenceError::NotReady {
-            name: model.to_string(),
-            reason: reason.to_string(),
-        })
-    })?;
+    inference::running(&deployment)?;
     Ok(Json(json!({
         "name": deployment.name(),
         "ready": true,

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::{AppState, json_response, lookup};
-use crate::inference::{self, InferenceError};
+use crate::inference;
 use crate::protocol::v2::{self, ModelMetadata, ServerMetadata};
 use axum::Json;
 use axum::body::Bytes;
@@ -54,12 +54,7 @@ pub async fn metadata(
 ) -> Result<Response, ApiError> {
     let (model, version) = model_version(&path)?;
     let deployment = lookup(&state, model, version)?;
-    let predictor = deployment.predictor().map_err(|reason| {
-        ApiError::from(InferenceError::NotReady {
-            name: model.to_string(),
-            reason: reason.to_string(),
-        })
-    })?;
+    let predictor = inference::running(&deployment)?;
     let (inputs, outputs) = predictor.signature();
     let body = serde_json::to_vec(&ModelMetadata {
         name: deployment.name(),
