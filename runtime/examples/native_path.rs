@@ -10,7 +10,7 @@ fn main() {
     let path = std::env::args().nth(1).expect("a model path");
     let model = NativeModel::load(&path, &std::fs::read(&path).unwrap()).unwrap();
     let body = br#"{"instances": [[5.1, 3.5, 1.4, 0.2]]}"#;
-    let spec = &model.inputs()[0];
+    let spec = model.inputs().next().expect("the model has an input");
     let n = 200_000;
     let time = |label: &str, f: &mut dyn FnMut()| {
         for _ in 0..1000 {

@@ -168,7 +168,7 @@ fn json_to_tensors(
 ) -> Result<Vec<Tensor>, InferenceError> {
     let bad = |m: String| InferenceError::BadRequest(m);
     let value: Value = serde_json::from_str(body.get()).map_err(|e| bad(e.to_string()))?;
-    let specs = model.input_specs();
+    let specs: Vec<&crate::tensor::TensorSpec> = model.inputs().collect();
     let by_name = |lookup: &dyn Fn(&str) -> Option<Value>| -> Result<Vec<Tensor>, InferenceError> {
         specs
             .iter()

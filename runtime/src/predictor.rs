@@ -22,7 +22,7 @@ impl Predictor {
     pub fn signature(&self) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
         match self {
             Predictor::Component(c) => c.signature().clone(),
-            Predictor::Native(m) => (m.inputs(), m.outputs().to_vec()),
+            Predictor::Native(m) => (m.inputs().cloned().collect(), m.outputs().to_vec()),
         }
     }
 

@@ -17,7 +17,6 @@ use crate::wasm::sandbox::{GUEST_ARTIFACT_DIR, SandboxSpec};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 /// Largest component file accepted.
@@ -44,7 +43,6 @@ pub enum DeployError {
 
 /// The process-wide state deployments are built with.
 pub struct Loader {
-    engine: Engine,
     linker: Linker<InstanceState>,
     cache: CompileCache,
 }
@@ -62,15 +60,7 @@ impl Loader {
         let engine = build_engine(limits)?;
         let linker = component::linker(&engine)?;
         let cache = CompileCache::new(&engine, cache_dir)?;
-        Ok(Arc::new(Loader {
-            engine,
-            linker,
-            cache,
-        }))
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+        Ok(Arc::new(Loader { linker, cache }))
     }
 
     /// Reads and validates `deployment.json` in `dir`.

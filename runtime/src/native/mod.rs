@@ -11,7 +11,7 @@
 pub mod convert;
 pub mod ops;
 
-use crate::tensor::{Datatype, Tensor, TensorSpec};
+use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -135,24 +135,14 @@ impl NativeModel {
         })
     }
 
-    /// The graph's inputs, borrowed.
-    pub fn input_specs(&self) -> Vec<&TensorSpec> {
-        self.inputs.iter().map(|(spec, _)| spec).collect()
-    }
-
     /// The graph's inputs.
-    pub fn inputs(&self) -> Vec<TensorSpec> {
-        self.inputs.iter().map(|(spec, _)| spec.clone()).collect()
+    pub fn inputs(&self) -> impl ExactSizeIterator<Item = &TensorSpec> {
+        self.inputs.iter().map(|(spec, _)| spec)
     }
 
     /// The graph's outputs.
     pub fn outputs(&self) -> &[TensorSpec] {
         &self.outputs
-    }
-
-    /// The datatype of input `index`, used to decode V1 JSON instances.
-    pub fn input_datatype(&self, index: usize) -> Option<Datatype> {
-        self.inputs.get(index).map(|(spec, _)| spec.datatype)
     }
 
     /// Runs the graph. Inputs are matched by name, or by position when unnamed.

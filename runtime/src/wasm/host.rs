@@ -56,7 +56,7 @@ impl models::HostModel for InstanceState {
             .table
             .get(&model)?
             .inputs()
-            .into_iter()
+            .cloned()
             .map(spec_to_wit)
             .collect())
     }

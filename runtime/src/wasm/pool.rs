@@ -10,7 +10,6 @@ use super::bindings::{PredictError, Predictor, PredictorPre};
 use super::host::InstanceState;
 use super::sandbox::SandboxSpec;
 use crate::deployment::artifacts::Artifacts;
-use crate::deployment::log::DeploymentLog;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,15 +75,6 @@ impl InstancePool {
             permits,
             stats: PoolStats::default(),
         }
-    }
-
-    pub fn log(&self) -> &Arc<DeploymentLog> {
-        &self.sandbox.log
-    }
-
-    /// Instances waiting for work.
-    pub fn idle_count(&self) -> usize {
-        self.idle.lock().len()
     }
 
     /// Borrows a warm instance, creating one if none is idle; waits while every allowed
