@@ -12,10 +12,6 @@ fn request(example: &str) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-fn reference_instances() -> Value {
-    json!({"instances": reference()["instances"]})
-}
-
 #[tokio::test]
 async fn iris_onnx_is_served_natively_with_sklearn_predictions() {
     let dir = DeploymentDir::example("iris-onnx", None);
@@ -27,10 +23,7 @@ async fn iris_onnx_is_served_natively_with_sklearn_predictions() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["predictions"].as_array().unwrap().len(), 3);
 
-    let (status, body) = server
-        .post("/v1/models/iris:predict", &reference_instances())
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = server.predict_reference("iris").await;
     assert_eq!(
         column(&body["predictions"], "label"),
         reference()["logreg_labels"]
@@ -70,10 +63,7 @@ async fn rust_predictor_component_matches_sklearn_naive_bayes() {
     assert_eq!(body["predictions"][0]["class"], "setosa");
     assert_eq!(body["predictions"][1]["class"], "versicolor");
 
-    let (status, body) = server
-        .post("/v1/models/iris-bayes:predict", &reference_instances())
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = server.predict_reference("iris-bayes").await;
     assert_close(
         &column(&body["predictions"], "probabilities"),
         &reference()["nb_probabilities"],
@@ -114,10 +104,7 @@ async fn multi_model_component_combines_two_onnx_models_through_the_host() {
         json!(["setosa", "versicolor", "virginica"])
     );
 
-    let (status, body) = server
-        .post("/v1/models/iris-ensemble:predict", &reference_instances())
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = server.predict_reference("iris-ensemble").await;
     let r = reference();
     let expected: Vec<Value> = (0..3)
         .map(|i| {

@@ -24,13 +24,7 @@ async fn sklearn_default_export_with_zipmap_is_served() {
         .collect();
     assert_eq!(outputs, ["output_label", "output_probability"]);
 
-    let (status, body) = server
-        .post(
-            "/v1/models/zipmap:predict",
-            &json!({"instances": reference()["instances"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = server.predict_reference("zipmap").await;
     assert_eq!(
         column(&body["predictions"], "output_label"),
         reference()["logreg_labels"]
@@ -57,13 +51,7 @@ async fn a_torch_style_mlp_with_a_named_batch_axis_is_served() {
         json!([{"name": "probs", "datatype": "FP32", "shape": [-1, 3]}])
     );
 
-    let (status, body) = server
-        .post(
-            "/v1/models/mlp:predict",
-            &json!({"instances": reference()["instances"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = server.predict_reference("mlp").await;
     assert_close(
         &body["predictions"],
         &reference()["mlp_probabilities"],
@@ -87,13 +75,7 @@ async fn a_keras_model_exported_by_tf2onnx_is_served() {
         json!([{"name": "dense_input", "datatype": "FP32", "shape": [-1, 4]}])
     );
     assert_eq!(meta["outputs"][0]["name"], "dense_1");
-    let (status, body) = server
-        .post(
-            "/v1/models/keras:predict",
-            &json!({"instances": reference()["instances"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = server.predict_reference("keras").await;
     assert_close(
         &body["predictions"],
         &reference()["mlp_probabilities"],

@@ -159,6 +159,17 @@ impl TestServer {
         status_json(r).await
     }
 
+    /// V1 `:predict` of the reference instances (made with the models) on `model`; asserts
+    /// a 200 and returns the body.
+    pub async fn predict_reference(&self, model: &str) -> Value {
+        let request = serde_json::json!({"instances": reference()["instances"]});
+        let (status, body) = self
+            .post(&format!("/v1/models/{model}:predict"), &request)
+            .await;
+        assert_eq!(status, 200, "{model}: {body}");
+        body
+    }
+
     pub async fn stop(self) {
         self.server.stop().await.unwrap();
     }
