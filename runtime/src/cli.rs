@@ -116,3 +116,49 @@ fn init_tracing(filter: &str) {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_has_an_env_var() {
+        fn check(cmd: &clap::Command) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if arg.is_positional() || builtin {
+                    continue;
+                }
+                assert!(
+                    arg.get_env().is_some(),
+                    "`{} --{}` has no env var",
+                    cmd.get_name(),
+                    arg.get_id()
+                );
+            }
+            cmd.get_subcommands().for_each(check);
+        }
+        check(&Cli::command());
+    }
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "predictor",
+            "serve",
+            "--listen",
+            "127.0.0.1:9000",
+            "--deploy",
+            "a",
+            "--deploy",
+            "b",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.listen.port(), 9000);
+        assert_eq!(args.deploy, [PathBuf::from("a"), PathBuf::from("b")]);
+    }
+}
