@@ -7,6 +7,9 @@ Outputs (paths relative to the repository root):
   examples/iris-onnx/model.onnx          logistic regression, skl2onnx (LinearClassifier)
   examples/iris-onnx/model.joblib        the same estimator pickled, for the KServe peer bench
   examples/multi-model/logreg.onnx       logistic regression, skl2onnx
+  examples/python-iris/model.onnx        the same, for the Python Predict script
+  examples/python-iris/model.joblib      the same pickled, for the script's scikit-learn form
+  examples/python-transformer/model.onnx the same, behind a Python transformer
   examples/multi-model/forest.onnx       random forest, skl2onnx (TreeEnsembleClassifier)
   examples/rust-predictor/gaussian_nb.json  Gaussian naive Bayes parameters
   target/example-models/logreg_zipmap.onnx  skl2onnx's default export (ZipMap kept), for tests
@@ -134,6 +137,9 @@ def main():
     to_onnx(logreg, ROOT / "examples/iris-onnx/model.onnx")
     joblib.dump(logreg, ROOT / "examples/iris-onnx/model.joblib")
     to_onnx(logreg, ROOT / "examples/multi-model/logreg.onnx")
+    to_onnx(logreg, ROOT / "examples/python-iris/model.onnx")
+    joblib.dump(logreg, ROOT / "examples/python-iris/model.joblib")
+    to_onnx(logreg, ROOT / "examples/python-transformer/model.onnx")
 
     forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(x, y)
     to_onnx(forest, ROOT / "examples/multi-model/forest.onnx")

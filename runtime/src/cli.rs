@@ -3,8 +3,10 @@
 
 use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
+use crate::python::{Componentizer, ScriptKind};
 use crate::server::{ServeOptions, serve};
 use crate::wasm::engine::EngineLimits;
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +32,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate a deployment folder: definition, files, component or model, guest init.
     Check(CheckArgs),
+    /// Componentize a Python `Predict` script (and a `Transformer` script) into components.
+    Build(BuildArgs),
 }
 
 #[derive(Args, Debug)]
@@ -46,15 +50,56 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "PREDICTOR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// The componentize-py executable, for `script_file` deployments (default: on PATH, or
+    /// in a `.venv/bin` above this executable).
+    #[arg(long, env = "PREDICTOR_COMPONENTIZE_PY")]
+    pub componentize_py: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// The deployment folder (holding `deployment.json`).
     pub dir: PathBuf,
-    /// Where the compiled-component cache lives.
+    /// Where the compiled-component and script-build caches live.
     #[arg(long, env = "PREDICTOR_DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,
+    /// The componentize-py executable, for `script_file` deployments.
+    #[arg(long, env = "PREDICTOR_COMPONENTIZE_PY")]
+    pub componentize_py: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The Python script: a Hopsworks `Predict` class (or, with `--kind transformer`, a
+    /// `Transformer` class).
+    pub script: PathBuf,
+    /// Which class the script provides.
+    #[arg(
+        long,
+        env = "PREDICTOR_BUILD_KIND",
+        value_enum,
+        default_value = "predictor"
+    )]
+    pub kind: BuildKind,
+    /// Also build this `Transformer` script, into `<its name>.wasm` beside the output.
+    #[arg(long, env = "PREDICTOR_BUILD_TRANSFORMER")]
+    pub transformer: Option<PathBuf>,
+    /// The component to write (default: the script's name with `.wasm`).
+    #[arg(short, long, env = "PREDICTOR_BUILD_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Where built components are cached.
+    #[arg(long, env = "PREDICTOR_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// The componentize-py executable.
+    #[arg(long, env = "PREDICTOR_COMPONENTIZE_PY")]
+    pub componentize_py: Option<PathBuf>,
+}
+
+/// The class a script provides.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum BuildKind {
+    Predictor,
+    Transformer,
 }
 
 /// Parses the process arguments and runs the command.
@@ -89,11 +134,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 data_dir: a.data_dir,
                 deploy: a.deploy,
                 max_body_bytes: a.max_body_bytes,
+                componentize_py: a.componentize_py,
             })
             .await
         }
+        Command::Build(a) => build(a).await,
         Command::Check(a) => {
-            let loader = Loader::new(&a.data_dir.join("compiled"), &EngineLimits::default())?;
+            let loader = Loader::new(&a.data_dir, &EngineLimits::default(), a.componentize_py)?;
             let report = loader.check(&a.dir).await?;
             for w in &report.warnings {
                 println!("warning: {w}");
@@ -106,6 +153,50 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `predictor build`: componentizes the script(s) and writes the components.
+async fn build(a: BuildArgs) -> anyhow::Result<()> {
+    let componentizer = Componentizer::new(a.componentize_py, &a.data_dir.join("python"));
+    let output = a.output.unwrap_or_else(|| a.script.with_extension("wasm"));
+    let kind = match a.kind {
+        BuildKind::Predictor => ScriptKind::Predictor,
+        BuildKind::Transformer => ScriptKind::Transformer,
+    };
+    let mut jobs = vec![(kind, a.script, output.clone())];
+    if let Some(t) = a.transformer {
+        let name = t.with_extension("wasm");
+        let name = name
+            .file_name()
+            .context("the transformer script has no file name")?;
+        let out = output.with_file_name(name);
+        jobs.push((ScriptKind::Transformer, t, out));
+    }
+    for (kind, script, out) in jobs {
+        let source = std::fs::read_to_string(&script)
+            .with_context(|| format!("reading {}", script.display()))?;
+        let filename = script
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("the script has no file name")?;
+        eprintln!("componentizing {} ({kind:?})...", script.display());
+        let built = componentizer
+            .build(kind, &filename, &source)
+            .with_context(|| format!("building {}", script.display()))?;
+        std::fs::write(&out, &built.bytes).with_context(|| format!("writing {}", out.display()))?;
+        println!(
+            "wrote {} ({:.1} MB) in {:.1} s{}",
+            out.display(),
+            built.bytes.len() as f64 / 1e6,
+            built.elapsed.as_secs_f64(),
+            if built.cached {
+                " (from the build cache)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
 }
 
 fn init_tracing(filter: &str) {

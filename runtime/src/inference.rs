@@ -2,9 +2,9 @@
 //! deployment's predictor and comes back as an [`Output`] for the protocol to encode.
 //!
 //! ```text
-//! HTTP → protocol::{v1,v2}::decode → inference::dispatch → protocol::{v1,v2}::encode → HTTP
-//!                                        │
-//!                          component pool (JSON or tensors) | native graph (tensors)
+//! HTTP → preprocess → protocol::{v1,v2}::decode → dispatch → protocol::{v1,v2}::encode → postprocess → HTTP
+//!            │                                       │                                       │
+//!   transformer (if any)        component pool (JSON or tensors) | native graph   transformer (if any)
 //! ```
 //!
 //! `dispatch` is where later stages slot in (admission/queue, batching, the inference-log
@@ -15,6 +15,8 @@ use crate::native::ModelError;
 use crate::predictor::Predictor;
 use crate::tensor::{Tensor, json as tensor_json};
 use crate::wasm::component::GuestError;
+use crate::wasm::transformer::Stage;
+use bytes::Bytes;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -104,21 +106,64 @@ pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Outpu
     }
 }
 
+/// Runs the deployment's transformer `preprocess` on a request body (JSON); the body
+/// itself when there is no transformer.
+pub async fn preprocess(deployment: &Deployment, body: Bytes) -> Result<Bytes, InferenceError> {
+    transform(deployment, Stage::Preprocess, body).await
+}
+
+/// Runs the deployment's transformer `postprocess` on a response body (JSON); the body
+/// itself when there is no transformer.
+pub async fn postprocess(
+    deployment: &Deployment,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, InferenceError> {
+    if deployment.transformer().is_none() {
+        return Ok(body);
+    }
+    transform(deployment, Stage::Postprocess, Bytes::from(body))
+        .await
+        .map(Vec::from)
+}
+
+async fn transform(
+    deployment: &Deployment,
+    stage: Stage,
+    body: Bytes,
+) -> Result<Bytes, InferenceError> {
+    let Some(transformer) = deployment.transformer() else {
+        return Ok(body);
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| InferenceError::BadRequest("the request body is not UTF-8 JSON".into()))?;
+    transformer
+        .transform(stage, text)
+        .await
+        .map(Bytes::from)
+        .map_err(|e| stage_error(deployment.name(), "transformer", e))
+}
+
 fn guest_error(deployment: &str, e: GuestError) -> InferenceError {
+    stage_error(deployment, "predictor", e)
+}
+
+/// A guest's error as the client sees it: bad input is the client's; the rest name the
+/// deployment and the stage ("the predictor failed: ...", "the transformer trapped: ...").
+fn stage_error(deployment: &str, stage: &str, e: GuestError) -> InferenceError {
     let deployment = deployment.to_string();
     match e {
         GuestError::BadInput(m) => InferenceError::BadRequest(m),
         GuestError::Trapped(_) => InferenceError::Trapped {
             deployment,
-            message: e.to_string(),
+            message: format!("the {stage} {e}"),
         },
         GuestError::Malformed(_) => InferenceError::MalformedOutput {
             deployment,
-            message: e.to_string(),
+            message: format!("the {stage} {e}"),
         },
         GuestError::Failed(_) | GuestError::Pool(_) => InferenceError::PredictorFailed {
             deployment,
-            message: e.to_string(),
+            message: format!("the {stage} {e}"),
         },
     }
 }

@@ -3,16 +3,20 @@
 //! The host of the WebAssembly-sandboxed predictor runtime: it serves *deployments* over
 //! KServe V1 and the Open Inference Protocol (V2). A deployment is a folder with a
 //! `deployment.json` (Hopsworks predictor fields) beside its artifact files, and is served
-//! either by a sandboxed **predictor component** (WIT world `predictor:runtime/predictor`)
-//! or natively by the host as an **ONNX graph** (tract), with no component.
+//! either by a sandboxed **predictor component** (WIT world `predictor:runtime/predictor`;
+//! a Hopsworks Python `Predict` script becomes one through componentize-py) or natively by
+//! the host as an **ONNX graph** (tract), with no component. An optional **transformer**
+//! component (world `transformer`) rewrites request and response bodies around it.
 //!
 //! ## The request path
 //!
 //! ```text
 //! http (axum: routes, request id, limits, errors)
+//!   → inference::preprocess               transformer (if any): request body → body
 //!   → protocol::{v1, v2}::decode          JSON body → inference::Payload
 //!   → inference::dispatch                 → predictor: component pool | native graph
 //!   → protocol::{v1, v2}::encode          inference::Output → JSON body
+//!   → inference::postprocess              transformer (if any): response body → body
 //! ```
 //!
 //! ## Modules
@@ -24,6 +28,7 @@
 //! - [`predictor`]: what answers a deployment (component or graph).
 //! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
 //! - [`wasm`]: engine, compile cache, bindings, sandbox, host imports, instance pools.
+//! - [`python`]: Python scripts (and the embedded Python SDK) componentized, with a cache.
 //! - [`native`]: ONNX graphs with tract, and tensor conversion to and from tract.
 //! - [`tensor`]: the one tensor representation, and its JSON forms.
 //!
@@ -40,6 +45,7 @@ pub mod inference;
 pub mod native;
 pub mod predictor;
 pub mod protocol;
+pub mod python;
 pub mod server;
 pub mod tensor;
 pub mod wasm;

@@ -19,6 +19,8 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub deploy: Vec<PathBuf>,
     pub max_body_bytes: usize,
+    /// componentize-py, for `script_file` deployments (default: looked up).
+    pub componentize_py: Option<PathBuf>,
 }
 
 /// A server bound and serving in the background.
@@ -44,7 +46,11 @@ impl RunningServer {
 pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
-    let loader = Loader::new(&options.data_dir.join("compiled"), &EngineLimits::default())?;
+    let loader = Loader::new(
+        &options.data_dir,
+        &EngineLimits::default(),
+        options.componentize_py.clone(),
+    )?;
     let registry = Arc::new(Registry::default());
     for dir in &options.deploy {
         let deployment = loader

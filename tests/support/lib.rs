@@ -116,6 +116,7 @@ impl TestServer {
             data_dir,
             deploy: dirs.iter().map(|d| d.path().to_path_buf()).collect(),
             max_body_bytes,
+            componentize_py: None,
         };
         let server = start(&options).await.expect("server starts");
         let base = format!("http://{}", server.addr);

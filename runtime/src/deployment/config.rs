@@ -272,12 +272,16 @@ impl ScaleMetric {
     }
 }
 
-/// A transformer in front of the predictor (served by a later release; kept now).
+/// A transformer in front of the predictor (Hopsworks `Transformer`): a Python script with
+/// `class Transformer`, or a component of the `transformer` world, with its own resources
+/// and instances.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransformerConfig {
+    /// A Python `Transformer` script in the deployment folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_file: Option<String>,
+    /// A transformer component (`.wasm`) in the deployment folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_file: Option<String>,
     #[serde(default)]
@@ -286,7 +290,30 @@ pub struct TransformerConfig {
     pub scaling_configuration: ScalingConfiguration,
 }
 
-/// What serves the predictions.
+impl TransformerConfig {
+    /// Which file transforms: `Script` or `Component` (never `Model`).
+    pub fn source(&self) -> Result<PredictorSource, ConfigError> {
+        match (&self.component_file, &self.script_file) {
+            (Some(c), None) => Ok(PredictorSource::Component(c.clone())),
+            (None, Some(s)) => Ok(PredictorSource::Script(s.clone())),
+            (None, None) => Err(ConfigError(
+                "transformer: one of component_file or script_file is required".into(),
+            )),
+            (Some(_), Some(_)) => Err(ConfigError(
+                "transformer: component_file and script_file are exclusive: give one".into(),
+            )),
+        }
+    }
+
+    /// Transformer instances that may run at once.
+    pub fn max_instances(&self) -> u32 {
+        self.scaling_configuration
+            .max_instances
+            .unwrap_or_else(|| (self.resources.limits.cores.ceil() as u32).max(1))
+    }
+}
+
+/// What serves the predictions (or transforms the bodies).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PredictorSource {
     Component(String),
@@ -407,8 +434,21 @@ impl DeploymentConfig {
             ));
         }
         if let Some(t) = &self.transformer {
+            t.source()?;
+            for (field, file) in [
+                ("transformer.component_file", &t.component_file),
+                ("transformer.script_file", &t.script_file),
+            ] {
+                if let Some(f) = file {
+                    check_relative(field, f)?;
+                }
+            }
             check_resources("transformer.resources", &t.resources)?;
-            warnings.push("transformer is set but transformers are not built yet: requests go straight to the predictor".into());
+            check_scaling(
+                "transformer.scaling_configuration",
+                &t.scaling_configuration,
+                t.max_instances(),
+            )?;
         }
         let s = &self.scaling_configuration;
         if s.min_instances == 0 {

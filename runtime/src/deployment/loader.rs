@@ -1,26 +1,33 @@
 //! Turns a deployment folder into a [`Deployment`]: read and validate the definition, open
-//! the artifacts, then compile and link the component (or load the native graph) and warm
-//! its first instance. Process-wide pieces (engine, linker, compile cache) live here once.
+//! the artifacts, then build (a Python script), compile and link the component (or load the
+//! native graph) and warm its first instance; the same for a transformer in front of it.
+//! Process-wide pieces (engine, linker, compile cache, componentizer) live here once.
 
 use super::artifacts::Artifacts;
 use super::config::{ConfigError, DeploymentConfig, PredictorSource};
 use super::log::{DEFAULT_LOG_LINES, DeploymentLog};
-use super::{DEFINITION_FILE, Deployment, DeploymentStatus};
+use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
 use crate::native::ModelError;
 use crate::predictor::Predictor;
+use crate::python::{BuildError, Componentizer, ScriptKind};
+use crate::wasm;
 use crate::wasm::compile_cache::{CacheOutcome, CompileCache};
-use crate::wasm::component::{self, ComponentPredictor, GuestError, LoadError};
+use crate::wasm::component::{self, ComponentPredictor, GuestError, LoadError, LoadedComponent};
 use crate::wasm::engine::{EngineLimits, build_engine};
 use crate::wasm::host::InstanceState;
+use crate::wasm::pool::GuestWorld;
 use crate::wasm::pool::PoolConfig;
 use crate::wasm::sandbox::{GUEST_ARTIFACT_DIR, SandboxSpec};
-use std::path::Path;
+use crate::wasm::transformer::ComponentTransformer;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::Linker;
 
 /// Largest component file accepted.
 pub const MAX_COMPONENT_BYTES: u64 = 512 << 20;
+/// Largest Python script accepted.
+pub const MAX_SCRIPT_BYTES: u64 = 4 << 20;
 
 /// Why a deployment folder cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -31,12 +38,24 @@ pub enum DeployError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Artifacts(String),
-    #[error("component {file}: {source}")]
-    Component { file: String, source: LoadError },
+    #[error("{field} {file:?}: {source}")]
+    Component {
+        field: String,
+        file: String,
+        source: LoadError,
+    },
+    #[error("{field} {file:?}: {source}")]
+    Script {
+        field: String,
+        file: String,
+        source: BuildError,
+    },
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("{0}")]
+    #[error("the predictor {0}")]
     Guest(#[from] GuestError),
+    #[error("the transformer {0}")]
+    Transformer(GuestError),
     #[error("{0}")]
     Unsupported(String),
 }
@@ -45,6 +64,7 @@ pub enum DeployError {
 pub struct Loader {
     linker: Linker<InstanceState>,
     cache: CompileCache,
+    componentizer: Componentizer,
 }
 
 /// What `predictor check` reports of a folder that would serve.
@@ -55,12 +75,28 @@ pub struct CheckReport {
 }
 
 impl Loader {
-    /// Builds the engine and linker; compiled components are cached under `cache_dir`.
-    pub fn new(cache_dir: &Path, limits: &EngineLimits) -> anyhow::Result<Arc<Loader>> {
+    /// Builds the engine and linker. Compiled components are cached under
+    /// `data_dir/compiled`, componentized scripts under `data_dir/python`; `componentize_py`
+    /// overrides where componentize-py is looked for.
+    pub fn new(
+        data_dir: &Path,
+        limits: &EngineLimits,
+        componentize_py: Option<PathBuf>,
+    ) -> anyhow::Result<Arc<Loader>> {
         let engine = build_engine(limits)?;
         let linker = component::linker(&engine)?;
-        let cache = CompileCache::new(&engine, cache_dir)?;
-        Ok(Arc::new(Loader { linker, cache }))
+        let cache = CompileCache::new(&engine, &data_dir.join("compiled"))?;
+        let componentizer = Componentizer::new(componentize_py, &data_dir.join("python"));
+        Ok(Arc::new(Loader {
+            linker,
+            cache,
+            componentizer,
+        }))
+    }
+
+    /// Componentizes Python scripts (`predictor build`, and `script_file` deployments).
+    pub fn componentizer(&self) -> &Componentizer {
+        &self.componentizer
     }
 
     /// Reads and validates `deployment.json` in `dir`.
@@ -88,7 +124,7 @@ impl Loader {
             log.warn(w.clone());
         }
         let status = match self.start_predictor(&config, dir, &log).await {
-            Ok(predictor) => DeploymentStatus::Running(predictor),
+            Ok(serving) => DeploymentStatus::Running(serving),
             Err(e) => {
                 log.error(format!("failed to start: {e}"));
                 DeploymentStatus::Failed(e.to_string())
@@ -115,17 +151,26 @@ impl Loader {
         config: &DeploymentConfig,
         dir: &Path,
         log: &Arc<DeploymentLog>,
-    ) -> Result<Predictor, DeployError> {
+    ) -> Result<Serving, DeployError> {
         let artifacts = Arc::new(
             Artifacts::open(dir)
                 .map_err(|e| DeployError::Artifacts(format!("{}: {e}", dir.display())))?,
         );
         let source = config.source()?;
+        let transformer = config.transformer.as_ref();
         for (field, file) in [
             ("component_file", config.component_file.as_ref()),
             ("script_file", config.script_file.as_ref()),
             ("model_file", config.model_file.as_ref()),
             ("config_file", config.config_file.as_ref()),
+            (
+                "transformer.component_file",
+                transformer.and_then(|t| t.component_file.as_ref()),
+            ),
+            (
+                "transformer.script_file",
+                transformer.and_then(|t| t.script_file.as_ref()),
+            ),
         ] {
             if let Some(f) = file.filter(|f| !artifacts.is_file(f)) {
                 return Err(DeployError::Artifacts(format!(
@@ -135,7 +180,7 @@ impl Loader {
             }
         }
         let started = Instant::now();
-        match source {
+        let predictor = match source {
             PredictorSource::Model(file) => {
                 let model = artifacts.model(&file).await?;
                 log.info(format!(
@@ -144,55 +189,168 @@ impl Loader {
                     model.outputs().len(),
                     started.elapsed().as_millis()
                 ));
-                Ok(Predictor::Native(model))
+                Predictor::Native(model)
             }
-            PredictorSource::Script(file) => Err(DeployError::Unsupported(format!(
-                "script_file {file:?}: Python predictor scripts are not served yet; deploy a component \
-                 (component_file) or a model graph (model_file)"
-            ))),
-            PredictorSource::Component(file) => {
-                let bytes = artifacts
-                    .read(&file, MAX_COMPONENT_BYTES)
-                    .map_err(|e| DeployError::Artifacts(format!("component_file {file:?}: {e}")))?;
-                let loader = Arc::clone(self);
-                let loaded = tokio::task::spawn_blocking(move || {
-                    component::load(&loader.cache, &loader.linker, &bytes)
-                })
-                .await
-                .map_err(|e| DeployError::Unsupported(format!("compiling panicked: {e}")))?
-                .map_err(|source| DeployError::Component {
-                    file: file.clone(),
-                    source,
-                })?;
-                let how = match loaded.cache {
-                    CacheOutcome::Hit => "loaded from the compile cache",
-                    CacheOutcome::Compiled => "compiled",
-                };
-                log.info(format!(
-                    "component {file} (sha256 {}) {how} in {} ms",
-                    &loaded.digest[..12],
-                    started.elapsed().as_millis()
-                ));
-                let sandbox = SandboxSpec {
-                    artifact_root: artifacts.root().to_path_buf(),
-                    env: guest_env(config),
-                    log: Arc::clone(log),
-                };
+            source => {
+                let loaded = self
+                    .load_component::<wasm::bindings::Predictor>(
+                        &artifacts,
+                        &source,
+                        ScriptKind::Predictor,
+                        log,
+                    )
+                    .await?;
                 let pool = PoolConfig {
                     max_instances: config.max_instances() as usize,
                     memory_limit_bytes: (config.resources.limits.memory as usize) << 20,
                 };
                 let warm = config.scaling_configuration.min_instances.max(1) as usize;
-                let predictor =
-                    ComponentPredictor::start(loaded, sandbox, artifacts, pool, warm).await?;
+                let predictor = ComponentPredictor::start(
+                    loaded,
+                    self.sandbox(config, &artifacts, log),
+                    Arc::clone(&artifacts),
+                    pool,
+                    warm,
+                )
+                .await?;
                 log.info(format!(
                     "running: {warm} warm instance(s), up to {} at once, {} MiB memory each",
                     config.max_instances(),
                     config.resources.limits.memory
                 ));
-                Ok(Predictor::Component(Box::new(predictor)))
+                Predictor::Component(Box::new(predictor))
             }
+        };
+        let transformer = match transformer {
+            None => None,
+            Some(t) => {
+                let loaded = self
+                    .load_component::<wasm::bindings::Transformer>(
+                        &artifacts,
+                        &t.source()?,
+                        ScriptKind::Transformer,
+                        log,
+                    )
+                    .await?;
+                let pool = PoolConfig {
+                    max_instances: t.max_instances() as usize,
+                    memory_limit_bytes: (t.resources.limits.memory as usize) << 20,
+                };
+                let warm = t.scaling_configuration.min_instances.max(1) as usize;
+                let transformer = ComponentTransformer::start(
+                    loaded,
+                    self.sandbox(config, &artifacts, log),
+                    artifacts,
+                    pool,
+                    warm,
+                )
+                .await
+                .map_err(DeployError::Transformer)?;
+                log.info(format!(
+                    "transformer running: {warm} warm instance(s), up to {} at once, {} MiB memory each",
+                    t.max_instances(),
+                    t.resources.limits.memory
+                ));
+                Some(Box::new(transformer))
+            }
+        };
+        Ok(Serving {
+            predictor,
+            transformer,
+        })
+    }
+
+    fn sandbox(
+        &self,
+        config: &DeploymentConfig,
+        artifacts: &Artifacts,
+        log: &Arc<DeploymentLog>,
+    ) -> SandboxSpec {
+        SandboxSpec {
+            artifact_root: artifacts.root().to_path_buf(),
+            env: guest_env(config),
+            log: Arc::clone(log),
         }
+    }
+
+    /// The component of a stage, from its `component_file`, or componentized from its
+    /// `script_file`; compiled (or loaded from the compile cache) and linked as world `G`.
+    async fn load_component<G: GuestWorld>(
+        self: &Arc<Self>,
+        artifacts: &Artifacts,
+        source: &PredictorSource,
+        kind: ScriptKind,
+        log: &Arc<DeploymentLog>,
+    ) -> Result<LoadedComponent<G>, DeployError> {
+        let prefix = match kind {
+            ScriptKind::Predictor => "",
+            ScriptKind::Transformer => "transformer.",
+        };
+        let started = Instant::now();
+        let (field, file, bytes) = match source {
+            PredictorSource::Component(file) => {
+                let bytes = artifacts.read(file, MAX_COMPONENT_BYTES).map_err(|e| {
+                    DeployError::Artifacts(format!("{prefix}component_file {file:?}: {e}"))
+                })?;
+                ("component_file", file, bytes)
+            }
+            PredictorSource::Script(file) => {
+                let source = artifacts.read(file, MAX_SCRIPT_BYTES).map_err(|e| {
+                    DeployError::Artifacts(format!("{prefix}script_file {file:?}: {e}"))
+                })?;
+                let source = String::from_utf8(source).map_err(|_| {
+                    DeployError::Artifacts(format!("{prefix}script_file {file:?}: not UTF-8 text"))
+                })?;
+                let loader = Arc::clone(self);
+                let name = file.clone();
+                let built = tokio::task::spawn_blocking(move || {
+                    loader.componentizer.build(kind, &name, &source)
+                })
+                .await
+                .map_err(|e| DeployError::Unsupported(format!("componentizing panicked: {e}")))?
+                .map_err(|source| DeployError::Script {
+                    field: format!("{prefix}script_file"),
+                    file: file.clone(),
+                    source,
+                })?;
+                log.info(format!(
+                    "script {file} {} in {} ms ({} bytes)",
+                    if built.cached {
+                        "found in the build cache"
+                    } else {
+                        "componentized"
+                    },
+                    built.elapsed.as_millis(),
+                    built.bytes.len()
+                ));
+                ("script_file", file, built.bytes)
+            }
+            PredictorSource::Model(_) => unreachable!("a model is not a component"),
+        };
+        let loader = Arc::clone(self);
+        let compile_started = Instant::now();
+        let loaded = tokio::task::spawn_blocking(move || {
+            component::load::<G>(&loader.cache, &loader.linker, &bytes)
+        })
+        .await
+        .map_err(|e| DeployError::Unsupported(format!("compiling panicked: {e}")))?
+        .map_err(|source| DeployError::Component {
+            field: format!("{prefix}{field}"),
+            file: file.clone(),
+            source,
+        })?;
+        let how = match loaded.cache {
+            CacheOutcome::Hit => "loaded from the compile cache",
+            CacheOutcome::Compiled => "compiled",
+        };
+        log.info(format!(
+            "{} component of {file} (sha256 {}) {how} in {} ms ({} ms in all)",
+            G::WORLD,
+            &loaded.digest[..12],
+            compile_started.elapsed().as_millis(),
+            started.elapsed().as_millis()
+        ));
+        Ok(loaded)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod log;
 pub mod registry;
 
 use crate::predictor::Predictor;
+use crate::wasm::transformer::ComponentTransformer;
 use config::DeploymentConfig;
 use log::DeploymentLog;
 use std::path::PathBuf;
@@ -17,9 +18,16 @@ use std::sync::Arc;
 /// The file that defines a deployment, inside its folder.
 pub const DEFINITION_FILE: &str = "deployment.json";
 
+/// What a running deployment serves with.
+pub struct Serving {
+    pub predictor: Predictor,
+    /// Rewrites request bodies before the predictor and response bodies after it.
+    pub transformer: Option<Box<ComponentTransformer>>,
+}
+
 /// Whether a deployment serves.
 pub enum DeploymentStatus {
-    Running(Predictor),
+    Running(Serving),
     /// It could not start; the reason is also in its log.
     Failed(String),
 }
@@ -40,10 +48,20 @@ impl Deployment {
 
     /// The predictor, if the deployment is running.
     pub fn predictor(&self) -> Result<&Predictor, &str> {
+        self.serving().map(|s| &s.predictor)
+    }
+
+    /// The predictor and transformer, if the deployment is running.
+    pub fn serving(&self) -> Result<&Serving, &str> {
         match &self.status {
-            DeploymentStatus::Running(p) => Ok(p),
+            DeploymentStatus::Running(s) => Ok(s),
             DeploymentStatus::Failed(reason) => Err(reason),
         }
+    }
+
+    /// The transformer, if the deployment is running and has one.
+    pub fn transformer(&self) -> Option<&ComponentTransformer> {
+        self.serving().ok().and_then(|s| s.transformer.as_deref())
     }
 
     /// A V2-style state name.

@@ -101,8 +101,13 @@ async fn run(
         ));
     }
     let deployment = lookup(state, model, version)?;
+    inference::running(&deployment)?;
+    let body = inference::preprocess(&deployment, body).await?;
     let payload = v1::decode(&body)?;
     let columnar = matches!(payload, inference::Payload::Json { columnar: true, .. });
     let output = inference::dispatch(&deployment, payload).await?;
-    Ok(json_response(v1::encode(&output, columnar)?))
+    let encoded = v1::encode(&output, columnar)?;
+    Ok(json_response(
+        inference::postprocess(&deployment, encoded).await?,
+    ))
 }

@@ -94,7 +94,23 @@ pub async fn infer(
     let (model, version) = model_version(&path)?;
     let deployment = lookup(&state, model, version)?;
     let json_length = binary_header(&headers)?;
-    let decoded = v2::decode(&body, json_length)?;
+    inference::running(&deployment)?;
+    if deployment.transformer().is_some() && json_length.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "deployment {:?} has a transformer, which takes and gives JSON: send the request without the binary tensor extension ({})",
+                deployment.name(),
+                v2::BINARY_HEADER
+            ),
+        ));
+    }
+    let body = inference::preprocess(&deployment, body).await?;
+    let mut decoded = v2::decode(&body, json_length)?;
+    if deployment.transformer().is_some() {
+        // The transformer's postprocess reads JSON: outputs cannot be binary.
+        decoded.binary_outputs = v2::BinaryOutputs::default();
+    }
     let output = inference::dispatch(&deployment, decoded.payload).await?;
     let encoded = v2::encode(
         deployment.name(),
@@ -104,7 +120,9 @@ pub async fn infer(
         &output,
     )?;
     let Some(json_length) = encoded.json_length else {
-        return Ok(json_response(encoded.body));
+        return Ok(json_response(
+            inference::postprocess(&deployment, encoded.body).await?,
+        ));
     };
     let mut response = Response::new(axum::body::Body::from(encoded.body));
     let headers = response.headers_mut();

@@ -45,6 +45,10 @@ pub fn decode(body: &[u8]) -> Result<Payload, InferenceError> {
 pub fn encode(output: &Output, columnar: bool) -> Result<Vec<u8>, InferenceError> {
     let key = if columnar { "outputs" } else { "predictions" };
     let encoded = match output {
+        // KServe's rule for a predictor's result: an object is the response body itself.
+        Output::Json(raw) if raw.get().trim_start().starts_with('{') => {
+            Ok(raw.get().as_bytes().to_vec())
+        }
         Output::Json(raw) => serde_json::to_vec(&Single { key, value: raw }),
         Output::Tensors(tensors) if !columnar => serde_json::to_vec(&Single {
             key,

@@ -1,7 +1,10 @@
-//! The one `bindgen!` of the host: Rust types and traits for the `predictor` world.
+//! The host's `bindgen!`s: Rust types and traits for the `predictor` and `transformer`
+//! worlds.
 //!
 //! Every import is async (native model runs go to the blocking pool) and trappable (resource
-//! table errors trap the guest instead of panicking the host); every export is async.
+//! table errors trap the guest instead of panicking the host); every export is async. The
+//! two worlds import the same interfaces, so the transformer's bindings reuse the
+//! predictor's: one set of host implementations, one linker, one `PredictError` type.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -13,7 +16,23 @@ wasmtime::component::bindgen!({
     },
 });
 
+/// The `transformer` world (exports `transform`).
+pub mod transformer {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "transformer",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "predictor:runtime/types": super::predictor::runtime::types,
+            "predictor:runtime/models": super::predictor::runtime::models,
+            "predictor:runtime/log": super::predictor::runtime::log,
+        },
+    });
+}
+
 pub use exports::predictor::runtime::predict::ModelSignature;
 pub use predictor::runtime::types::{
     Datatype as WitDatatype, PredictError, Tensor as WitTensor, TensorSpec as WitTensorSpec,
 };
+pub use transformer::{Transformer, TransformerPre};

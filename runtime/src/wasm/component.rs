@@ -1,10 +1,10 @@
-//! A predictor component deployed: compiled (or loaded from the cache), linked against WASI
+//! A component deployed (the predictor's stage; `transformer` holds the other): compiled (or loaded from the cache), linked against WASI
 //! and our imports into an `InstancePre` once, then served from its instance pool.
 
-use super::bindings::{PredictError, PredictorPre};
+use super::bindings::{PredictError, Predictor};
 use super::compile_cache::{CacheOutcome, CompileCache, ComponentError};
 use super::host::{InstanceState, spec_from_wit, tensor_from_wit, tensor_to_wit};
-use super::pool::{InstancePool, PoolConfig, PoolError};
+use super::pool::{GuestWorld, InstancePool, Lease, PoolConfig, PoolError};
 use super::sandbox::SandboxSpec;
 use crate::deployment::artifacts::Artifacts;
 use crate::tensor::{Tensor, TensorSpec};
@@ -12,20 +12,21 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-/// The outcome of a guest call, as the inference path sees it.
+/// The outcome of a guest call, as the inference path sees it. Messages read after the
+/// stage's name ("the predictor failed: ...", "the transformer trapped: ...").
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
     /// The guest refused the request (`bad-input`): the client's fault.
     #[error("{0}")]
     BadInput(String),
     /// The guest reported a failure (`internal`).
-    #[error("the predictor failed: {0}")]
+    #[error("failed: {0}")]
     Failed(String),
     /// The guest trapped (a panic, unreachable, out of bounds, a limit): the instance is gone.
-    #[error("the predictor trapped: {0}")]
+    #[error("trapped: {0}")]
     Trapped(String),
     /// The guest answered with something that is not what the interface promises.
-    #[error("the predictor returned malformed output: {0}")]
+    #[error("returned malformed output: {0}")]
     Malformed(String),
     /// No instance could be created.
     #[error("{0}")]
@@ -45,29 +46,34 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
 pub enum LoadError {
     #[error(transparent)]
     Component(#[from] ComponentError),
-    #[error("the component does not implement the predictor:runtime/predictor world: {0}")]
-    World(String),
+    #[error("the component does not implement the predictor:runtime/{world} world: {message}")]
+    World {
+        world: &'static str,
+        message: String,
+    },
 }
 
-/// A compiled component, ready to instantiate.
-pub struct LoadedComponent {
-    pub pre: PredictorPre<InstanceState>,
+/// A compiled component of world `G`, ready to instantiate.
+pub struct LoadedComponent<G: GuestWorld> {
+    pub pre: G::Pre,
     pub digest: String,
     pub cache: CacheOutcome,
 }
 
-/// Compiles (or loads from the cache) and links a component. CPU-bound: call it off the
-/// async workers.
-pub fn load(
+/// Compiles (or loads from the cache) and links a component, and checks that it exports
+/// world `G`. CPU-bound: call it off the async workers.
+pub fn load<G: GuestWorld>(
     cache: &CompileCache,
     linker: &Linker<InstanceState>,
     bytes: &[u8],
-) -> Result<LoadedComponent, LoadError> {
+) -> Result<LoadedComponent<G>, LoadError> {
     let compiled = cache.load(bytes)?;
-    let instance_pre = linker
-        .instantiate_pre(&compiled.component)
-        .map_err(|e| LoadError::World(format!("{e:#}")))?;
-    let pre = PredictorPre::new(instance_pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
+    let world = |e: wasmtime::Error| LoadError::World {
+        world: G::WORLD,
+        message: format!("{e:#}"),
+    };
+    let instance_pre = linker.instantiate_pre(&compiled.component).map_err(world)?;
+    let pre = G::pre(instance_pre).map_err(world)?;
     Ok(LoadedComponent {
         pre,
         digest: compiled.digest,
@@ -77,7 +83,7 @@ pub fn load(
 
 /// A served component: its pool and its declared signature.
 pub struct ComponentPredictor {
-    pool: InstancePool,
+    pool: InstancePool<Predictor>,
     signature: (Vec<TensorSpec>, Vec<TensorSpec>),
     pub digest: String,
 }
@@ -86,17 +92,17 @@ impl ComponentPredictor {
     /// Creates the pool and one warm instance (running the guest's `init`), and reads the
     /// signature; an error here means the deployment failed to start.
     pub async fn start(
-        loaded: LoadedComponent,
+        loaded: LoadedComponent<Predictor>,
         sandbox: SandboxSpec,
         artifacts: Arc<Artifacts>,
         config: PoolConfig,
         warm_instances: usize,
     ) -> Result<ComponentPredictor, GuestError> {
-        let pool = InstancePool::new(loaded.pre, sandbox, artifacts, config);
+        let pool = InstancePool::<Predictor>::new(loaded.pre, sandbox, artifacts, config);
         let mut lease = pool.acquire().await?;
         let instance = lease.instance();
         let signature = instance
-            .predictor
+            .guest
             .predictor_runtime_predict()
             .call_signature(&mut instance.store)
             .await
@@ -116,7 +122,7 @@ impl ComponentPredictor {
         })
     }
 
-    pub fn pool(&self) -> &InstancePool {
+    pub fn pool(&self) -> &InstancePool<Predictor> {
         &self.pool
     }
 
@@ -133,7 +139,7 @@ impl ComponentPredictor {
         let mut lease = self.pool.acquire().await?;
         let instance = lease.instance();
         let result = instance
-            .predictor
+            .guest
             .predictor_runtime_predict()
             .call_predict(&mut instance.store, instances)
             .await;
@@ -148,7 +154,7 @@ impl ComponentPredictor {
         let mut lease = self.pool.acquire().await?;
         let instance = lease.instance();
         let result = instance
-            .predictor
+            .guest
             .predictor_runtime_predict()
             .call_predict_tensors(&mut instance.store, &inputs)
             .await;
@@ -163,8 +169,8 @@ impl ComponentPredictor {
 }
 
 /// Returns the instance to the pool unless the call trapped, and maps the guest's answer.
-fn finish<T>(
-    lease: super::pool::Lease<'_>,
+pub(super) fn finish<G: GuestWorld, T>(
+    lease: Lease<'_, G>,
     result: wasmtime::Result<Result<T, PredictError>>,
 ) -> Result<T, GuestError> {
     match result {

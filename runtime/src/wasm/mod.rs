@@ -1,7 +1,7 @@
 //! Predictor components on wasmtime: the engine ([`engine`]), the compiled-code cache
 //! ([`compile_cache`]), the bindings ([`bindings`]), what a guest is granted ([`sandbox`]),
-//! the host side of its imports ([`host`]), warm instances ([`pool`]) and a deployed
-//! component ([`component`]).
+//! the host side of its imports ([`host`]), warm instances ([`pool`]), a deployed predictor
+//! component ([`component`]) and a transformer in front of a predictor ([`transformer`]).
 
 pub mod bindings;
 pub mod compile_cache;
@@ -10,3 +10,4 @@ pub mod engine;
 pub mod host;
 pub mod pool;
 pub mod sandbox;
+pub mod transformer;

@@ -1,12 +1,13 @@
-//! A deployment's pool of warm instances.
+//! A deployment stage's pool of warm instances (the predictor's, or the transformer's).
 //!
-//! An instance is created from the deployment's `InstancePre` (imports already resolved),
-//! initialised once (`init`, like `Predict.__init__`) and then serves request after request.
+//! An instance is created from the stage's pre-instantiated component (imports already
+//! resolved), initialised once (`init`, like `Predict.__init__`) and then serves request
+//! after request. [`GuestWorld`] is what the pool needs of a world's bindings.
 //! A call borrows an instance through a [`Lease`]; a lease that is not explicitly returned
 //! (the guest trapped, or the request was cancelled mid-call) drops its instance, so an
 //! instance in an unknown state is never reused.
 
-use super::bindings::{PredictError, Predictor, PredictorPre};
+use super::bindings::{PredictError, Predictor, PredictorPre, Transformer, TransformerPre};
 use super::host::InstanceState;
 use super::sandbox::SandboxSpec;
 use crate::deployment::artifacts::Artifacts;
@@ -14,13 +15,91 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Semaphore, SemaphorePermit};
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimitsBuilder};
+use wasmtime::component::{InstancePre, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimitsBuilder};
+
+/// The exports of a world the pool instantiates and initialises.
+pub trait GuestWorld: Sized + Send + 'static {
+    /// The world's pre-instantiated component.
+    type Pre: Send + Sync + 'static;
+    /// The world's name in the WIT package, for errors.
+    const WORLD: &'static str;
+
+    /// Checks that a linked component exports this world.
+    fn pre(instance_pre: InstancePre<InstanceState>) -> wasmtime::Result<Self::Pre>;
+
+    fn engine(pre: &Self::Pre) -> &Engine;
+
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<InstanceState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+
+    /// The world's `init` export.
+    fn init(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> impl Future<Output = wasmtime::Result<Result<(), PredictError>>> + Send;
+}
+
+impl GuestWorld for Predictor {
+    type Pre = PredictorPre<InstanceState>;
+    const WORLD: &'static str = "predictor";
+
+    fn pre(instance_pre: InstancePre<InstanceState>) -> wasmtime::Result<Self::Pre> {
+        PredictorPre::new(instance_pre)
+    }
+
+    fn engine(pre: &Self::Pre) -> &Engine {
+        pre.engine()
+    }
+
+    async fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<InstanceState>,
+    ) -> wasmtime::Result<Self> {
+        pre.instantiate_async(store).await
+    }
+
+    async fn init(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> wasmtime::Result<Result<(), PredictError>> {
+        self.predictor_runtime_predict().call_init(store).await
+    }
+}
+
+impl GuestWorld for Transformer {
+    type Pre = TransformerPre<InstanceState>;
+    const WORLD: &'static str = "transformer";
+
+    fn pre(instance_pre: InstancePre<InstanceState>) -> wasmtime::Result<Self::Pre> {
+        TransformerPre::new(instance_pre)
+    }
+
+    fn engine(pre: &Self::Pre) -> &Engine {
+        pre.engine()
+    }
+
+    async fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<InstanceState>,
+    ) -> wasmtime::Result<Self> {
+        pre.instantiate_async(store).await
+    }
+
+    async fn init(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> wasmtime::Result<Result<(), PredictError>> {
+        self.predictor_runtime_transform().call_init(store).await
+    }
+}
 
 /// One warm instance: its store and its typed exports.
-pub struct Instance {
+pub struct Instance<G> {
     pub store: Store<InstanceState>,
-    pub predictor: Predictor,
+    pub guest: G,
 }
 
 /// Why an instance could not be had.
@@ -48,23 +127,23 @@ pub struct PoolStats {
     pub discarded: AtomicU64,
 }
 
-pub struct InstancePool {
-    pre: PredictorPre<InstanceState>,
+pub struct InstancePool<G: GuestWorld> {
+    pre: G::Pre,
     sandbox: SandboxSpec,
     artifacts: Arc<Artifacts>,
     config: PoolConfig,
-    idle: Mutex<Vec<Instance>>,
+    idle: Mutex<Vec<Instance<G>>>,
     permits: Semaphore,
     pub stats: PoolStats,
 }
 
-impl InstancePool {
+impl<G: GuestWorld> InstancePool<G> {
     pub fn new(
-        pre: PredictorPre<InstanceState>,
+        pre: G::Pre,
         sandbox: SandboxSpec,
         artifacts: Arc<Artifacts>,
         config: PoolConfig,
-    ) -> InstancePool {
+    ) -> InstancePool<G> {
         let permits = Semaphore::new(config.max_instances.max(1));
         InstancePool {
             pre,
@@ -79,7 +158,7 @@ impl InstancePool {
 
     /// Borrows a warm instance, creating one if none is idle; waits while every allowed
     /// instance is busy.
-    pub async fn acquire(&self) -> Result<Lease<'_>, PoolError> {
+    pub async fn acquire(&self) -> Result<Lease<'_, G>, PoolError> {
         let permit = self
             .permits
             .acquire()
@@ -104,7 +183,7 @@ impl InstancePool {
         Ok(())
     }
 
-    async fn instantiate(&self) -> Result<Instance, PoolError> {
+    async fn instantiate(&self) -> Result<Instance<G>, PoolError> {
         let wasi = self
             .sandbox
             .wasi_ctx()
@@ -120,18 +199,12 @@ impl InstancePool {
             artifacts: Arc::clone(&self.artifacts),
             log: Arc::clone(&self.sandbox.log),
         };
-        let mut store = Store::new(self.pre.engine(), state);
+        let mut store = Store::new(G::engine(&self.pre), state);
         store.limiter(|s| &mut s.limits);
-        let predictor = self
-            .pre
-            .instantiate_async(&mut store)
+        let guest = G::instantiate(&self.pre, &mut store)
             .await
             .map_err(|e| PoolError::Instantiate(format!("{e:#}")))?;
-        match predictor
-            .predictor_runtime_predict()
-            .call_init(&mut store)
-            .await
-        {
+        match guest.init(&mut store).await {
             Ok(Ok(())) => {}
             Ok(Err(PredictError::BadInput(m) | PredictError::Internal(m))) => {
                 return Err(PoolError::Init(m));
@@ -139,19 +212,19 @@ impl InstancePool {
             Err(trap) => return Err(PoolError::Init(format!("trapped: {trap:#}"))),
         }
         self.stats.created.fetch_add(1, Ordering::Relaxed);
-        Ok(Instance { store, predictor })
+        Ok(Instance { store, guest })
     }
 }
 
 /// A borrowed instance. [`Lease::release`] gives it back; dropping the lease discards it.
-pub struct Lease<'p> {
-    pool: &'p InstancePool,
-    instance: Option<Instance>,
+pub struct Lease<'p, G: GuestWorld> {
+    pool: &'p InstancePool<G>,
+    instance: Option<Instance<G>>,
     _permit: SemaphorePermit<'p>,
 }
 
-impl Lease<'_> {
-    pub fn instance(&mut self) -> &mut Instance {
+impl<G: GuestWorld> Lease<'_, G> {
+    pub fn instance(&mut self) -> &mut Instance<G> {
         self.instance
             .as_mut()
             .expect("present until released or dropped")
@@ -165,7 +238,7 @@ impl Lease<'_> {
     }
 }
 
-impl Drop for Lease<'_> {
+impl<G: GuestWorld> Drop for Lease<'_, G> {
     fn drop(&mut self) {
         if self.instance.take().is_some() {
             self.pool.stats.discarded.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,78 @@
+"""The component side of a Hopsworks ``Predict`` script: exports ``predictor:runtime/predict``.
+
+The script's class (``Predict``, or ``Predictor``) is found at build time and instantiated
+once per instance at run time, by ``init``; every request then calls its ``predict``.
+"""
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.exports.predict import ModelSignature
+from wit_world.imports.types import Datatype, PredictError_Internal
+
+import _predictor_build as build
+from predictor_runtime import _adapter, _script
+from predictor_runtime._tensors import _flatten, _shape_of, from_tensor, to_tensor
+
+USER_CLASS = _script.load_class(build.FILENAME, build.SOURCE, ("Predict", "Predictor"), ("predict",))
+NAME = f"{USER_CLASS.__name__}.predict"
+
+# The user's object, one per instance (componentize-py may create export objects per call).
+_user = None
+
+
+def _instance():
+    if _user is None:
+        raise Err(PredictError_Internal("the predictor was not initialised"))
+    return _user
+
+
+def _output_datatype(flat: list) -> Datatype:
+    if all(isinstance(e, bool) for e in flat):
+        return Datatype.BOOL
+    if all(isinstance(e, int) and not isinstance(e, bool) for e in flat):
+        return Datatype.INT64
+    if all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in flat):
+        return Datatype.FP64
+    if all(isinstance(e, (str, bytes)) for e in flat):
+        return Datatype.BYTES
+    raise Err(PredictError_Internal(f"{NAME} returned values that are not one tensor datatype"))
+
+
+def _to_output(name: str, value):
+    shape = _shape_of(value)
+    flat = _flatten(value, len(shape))
+    return to_tensor(name, _output_datatype(flat), value)
+
+
+class Predict(exports.Predict):
+    def init(self) -> None:
+        global _user
+        _user = _adapter.call(f"{USER_CLASS.__name__}.__init__", USER_CLASS)
+
+    def signature(self) -> ModelSignature:
+        return ModelSignature(inputs=[], outputs=[])
+
+    def predict(self, instances: str) -> str:
+        inputs = _adapter.loads(instances)
+        result = _adapter.call(NAME, _instance().predict, inputs)
+        return _adapter.dumps(NAME, result)
+
+    def predict_tensors(self, inputs):
+        # V2: one input tensor arrives as its nested list (what predict(inputs) gets from
+        # V1), several as a dict by name; the answer becomes output-0 (KServe's naming),
+        # or one tensor per key of a dict.
+        if len(inputs) == 1:
+            args = from_tensor(inputs[0])
+        else:
+            args = {t.name: from_tensor(t) for t in inputs}
+        result = _adapter.call(NAME, _instance().predict, args)
+        try:
+            if isinstance(result, dict):
+                return [_to_output(str(k), v) for k, v in result.items()]
+            return [_to_output("output-0", result)]
+        except Err:
+            raise
+        except Exception as e:
+            raise Err(PredictError_Internal(f"{NAME} returned a value that is not a tensor: {e}")) from None
+
+

@@ -1,0 +1,119 @@
+"""Model files of the artifact, run natively by the host (tract), called from a script.
+
+``Model.load(path)`` replaces ``joblib.load(path)`` for a model exported to ONNX; the
+methods mirror scikit-learn's, on plain lists.
+"""
+
+import os
+from dataclasses import dataclass
+
+from componentize_py_types import Err
+from wit_world.imports import models as _host
+from wit_world.imports.types import PredictError_BadInput
+
+from predictor_runtime._errors import BadInput
+from predictor_runtime._tensors import INTEGER_TYPES, Datatype, from_tensor, to_tensor
+
+
+class Predictions(list):
+    """A list with numpy's ``tolist()``, so ``model.predict(x).tolist()`` keeps working."""
+
+    def tolist(self) -> list:
+        return list(self)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An input or output of a model: its name, datatype (``FP32``...) and shape (-1: any)."""
+
+    name: str
+    datatype: str
+    shape: tuple
+
+
+def _raise(error) -> None:
+    if isinstance(error, PredictError_BadInput):
+        raise BadInput(error.value) from None
+    raise RuntimeError(error.value) from None
+
+
+def _relative(path) -> str:
+    """Accepts what a Hopsworks script builds (``ARTIFACT_FILES_PATH + "/model.onnx"``) and
+    gives the host the path inside the artifact folder."""
+    path = os.fspath(path)
+    root = os.environ.get("ARTIFACT_FILES_PATH", "/mnt/artifacts").rstrip("/") + "/"
+    if path.startswith(root):
+        return path[len(root):]
+    return path.lstrip("/") if path.startswith("/mnt/artifacts/") else path
+
+
+class Model:
+    """A model graph of the deployment's artifact files, executed by the host."""
+
+    def __init__(self, handle, path: str):
+        self._handle = handle
+        self.path = path
+        self._inputs = handle.inputs()
+        self._outputs = handle.outputs()
+        self.inputs = [TensorSpec(s.name, s.datatype.name, tuple(s.shape)) for s in self._inputs]
+        self.outputs = [TensorSpec(s.name, s.datatype.name, tuple(s.shape)) for s in self._outputs]
+        # A scikit-learn classifier exported by skl2onnx gives the label first, then the
+        # probabilities; anything else (a regressor, an MLP) gives its values first.
+        self._classifier = (
+            len(self._outputs) >= 2
+            and (self._outputs[0].datatype in INTEGER_TYPES or self._outputs[0].datatype == Datatype.BYTES)
+        )
+
+    @classmethod
+    def load(cls, path) -> "Model":
+        """Opens a model file (ONNX) of the artifact, by absolute path under
+        ``ARTIFACT_FILES_PATH`` or relative to it. The host loads each file once per
+        deployment and shares it between instances."""
+        rel = _relative(path)
+        try:
+            handle = _host.Model.open(rel)
+        except Err as e:
+            _raise(e.value)
+        return cls(handle, rel)
+
+    def _tensors(self, inputs) -> list:
+        if isinstance(inputs, dict):
+            missing = [s.name for s in self._inputs if s.name not in inputs]
+            if missing:
+                raise BadInput(f"missing model input(s) {missing}; the model takes {[s.name for s in self._inputs]}")
+            return [to_tensor(s.name, s.datatype, inputs[s.name]) for s in self._inputs]
+        if len(self._inputs) != 1:
+            raise BadInput(
+                f"the model takes {len(self._inputs)} inputs {[s.name for s in self._inputs]}: pass a dict by name"
+            )
+        spec = self._inputs[0]
+        return [to_tensor(spec.name, spec.datatype, inputs)]
+
+    def _call(self, inputs) -> list:
+        try:
+            return self._handle.run(self._tensors(inputs))
+        except Err as e:
+            _raise(e.value)
+
+    def run(self, inputs) -> dict:
+        """Runs the graph. ``inputs``: a dict by input name, or the data of the only input.
+        Returns every output by name, as nested lists."""
+        return {t.name: from_tensor(t) for t in self._call(inputs)}
+
+    def predict(self, X) -> Predictions:
+        """Like scikit-learn's ``predict``: the labels of a classifier, the values of a
+        regressor (one per row), or the first output of any other graph."""
+        first = self._call(X)[0]
+        values = from_tensor(first)
+        if len(first.shape) == 2 and first.shape[1] == 1:
+            values = [row[0] for row in values]
+        return Predictions(values)
+
+    def predict_proba(self, X) -> Predictions:
+        """Like scikit-learn's ``predict_proba``: one row of class probabilities per input
+        row (a classifier's second output; the first output of a graph with one)."""
+        outputs = self._call(X)
+        return Predictions(from_tensor(outputs[1] if self._classifier else outputs[0]))
+
+    def __repr__(self) -> str:
+        return f"Model({self.path!r}, inputs={self.inputs}, outputs={self.outputs})"

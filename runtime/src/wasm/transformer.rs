@@ -1,0 +1,61 @@
+//! A transformer component deployed in front of a predictor: its own instance pool runs
+//! `preprocess` on request bodies and `postprocess` on response bodies, in process.
+
+use super::bindings::Transformer;
+use super::component::{GuestError, LoadedComponent, finish};
+use super::pool::{InstancePool, PoolConfig};
+use super::sandbox::SandboxSpec;
+use crate::deployment::artifacts::Artifacts;
+use std::sync::Arc;
+
+/// Which side of the predictor a body is transformed on.
+#[derive(Clone, Copy, Debug)]
+pub enum Stage {
+    Preprocess,
+    Postprocess,
+}
+
+pub struct ComponentTransformer {
+    pool: InstancePool<Transformer>,
+    pub digest: String,
+}
+
+impl ComponentTransformer {
+    /// Creates the pool and warms `warm_instances` (each runs the guest's `init`).
+    pub async fn start(
+        loaded: LoadedComponent<Transformer>,
+        sandbox: SandboxSpec,
+        artifacts: Arc<Artifacts>,
+        config: PoolConfig,
+        warm_instances: usize,
+    ) -> Result<ComponentTransformer, GuestError> {
+        let pool = InstancePool::new(loaded.pre, sandbox, artifacts, config);
+        for _ in 0..warm_instances.max(1) {
+            pool.warm_one().await?;
+        }
+        Ok(ComponentTransformer {
+            pool,
+            digest: loaded.digest,
+        })
+    }
+
+    pub fn pool(&self) -> &InstancePool<Transformer> {
+        &self.pool
+    }
+
+    /// Runs one stage on a JSON body; the answer is checked to be JSON.
+    pub async fn transform(&self, stage: Stage, body: &str) -> Result<String, GuestError> {
+        let mut lease = self.pool.acquire().await?;
+        let instance = lease.instance();
+        let exports = instance.guest.predictor_runtime_transform();
+        let result = match stage {
+            Stage::Preprocess => exports.call_preprocess(&mut instance.store, body).await,
+            Stage::Postprocess => exports.call_postprocess(&mut instance.store, body).await,
+        };
+        let answer = finish(lease, result)?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&answer).map_err(|e| {
+            GuestError::Malformed(format!("{stage:?} did not return valid JSON: {e}"))
+        })?;
+        Ok(answer)
+    }
+}
