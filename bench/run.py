@@ -1,6 +1,11 @@
 """The bench command's driver (run by scripts/bench.sh): starts our server (release build)
 and the KServe Python peer on loopback ports, loads each with wrk at concurrency 1 and 32,
-and prints requests/s, p50 and p99 side by side with the ratio to the peer.
+and prints requests/s, p50 and p99 side by side with the ratio to the peer. Then measures
+cold starts of component deployments (target/release/examples/cold_start).
+
+The peer serves the Hopsworks-style script examples/python-iris/predictor_sklearn.py
+(scikit-learn, joblib); ours serves the same model natively (iris), as a Rust component
+(iris-bayes) and as the same script with its one changed line (iris-python).
 
 Every number is measured in one run on this machine; the load generator shares the box.
 """
@@ -71,27 +76,30 @@ def main():
     # wrk shares the box with the server under test: each of its threads takes CPU from our
     # server (the Python peer is bound by its single worker either way).
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (at most the concurrency)")
+    ap.add_argument("--cold-cycles", type=int, default=200, help="cold starts measured per deployment")
     args = ap.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
 
     body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
-    data_dir = tempfile.mkdtemp(prefix="predictor-bench-")
+    # Kept between runs: the Python example is componentized and compiled once.
+    data_dir = os.path.join(ROOT, "target/bench/data")
     ours = subprocess.Popen(
         [os.path.join(ROOT, "target/release/predictor"), "serve", "--listen", f"127.0.0.1:{OURS_PORT}",
-         "--data-dir", data_dir, "--deploy", "examples/iris-onnx", "--deploy", "examples/rust-predictor"],
+         "--data-dir", data_dir, "--deploy", "examples/iris-onnx,examples/rust-predictor,examples/python-iris"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PREDICTOR_LOG": "warn"},
     )
     peer = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "bench/kserve_peer.py"), "--http_port", str(PEER_PORT),
-         os.path.join(ROOT, "examples/iris-onnx/model.joblib")],
+         os.path.join(ROOT, "examples/python-iris/predictor_sklearn.py"), os.path.join(ROOT, "examples/python-iris")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        wait_ready(f"http://127.0.0.1:{OURS_PORT}/v2/health/ready")
+        wait_ready(f"http://127.0.0.1:{OURS_PORT}/v2/health/ready", timeout=300)
         wait_ready(f"http://127.0.0.1:{PEER_PORT}/v1/models/iris")
         targets = [
             ("ONNX example (native)", f"http://127.0.0.1:{OURS_PORT}/v1/models/iris:predict"),
             ("Rust component example", f"http://127.0.0.1:{OURS_PORT}/v1/models/iris-bayes:predict"),
+            ("Python Predict script (componentize-py)", f"http://127.0.0.1:{OURS_PORT}/v1/models/iris-python:predict"),
             ("KServe Python peer (sklearn)", f"http://127.0.0.1:{PEER_PORT}/v1/models/iris:predict"),
         ]
         for name, url in targets:  # each answers before it is measured
@@ -120,6 +128,32 @@ def main():
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump({f"{n}@{c}": r for (n, c), r in results.items()}, f, indent=2)
+
+    cold_starts(args.cold_cycles)
+
+
+def cold_starts(cycles):
+    """Zero to first answer, in process, for the Python and the Rust predictor."""
+    out = subprocess.run(
+        [os.path.join(ROOT, "target/release/examples/cold_start"), os.path.join(ROOT, "target/bench/data"),
+         str(cycles), "examples/python-iris", "examples/rust-predictor"],
+        cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PREDICTOR_LOG": "warn"},
+    ).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    print(f"\ncold start, from a deployment with no live instance (compiled artifact cached) to its first answer; "
+          f"{cycles} cycles each\n")
+    print("| deployment | cold start p50 / p99 ms | load artifact p50 | instantiate + init p50 | first answer p50 | first deploy (empty caches) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['deployment']} | {r['cold_start']['p50_ms']:.2f} / {r['cold_start']['p99_ms']:.2f} "
+              f"| {r['load_artifact']['p50_ms']:.2f} | {r['instantiate_and_init']['p50_ms']:.2f} "
+              f"| {r['first_answer']['p50_ms']:.2f} | {r['first_deploy_ms'] / 1000:.1f} s |")
+    for r in rows:
+        for line in r["first_deploy_log"]:
+            if "componentized" in line or "compiled" in line:
+                print(f"  {r['deployment']}: {line}")
+    with open(os.path.join(ROOT, "target/bench/cold_start.json"), "w") as f:
+        json.dump(rows, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -12,5 +12,5 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 venv_install scripts/requirements-bench.txt
 say "building the predictor runtime (release)"
-cargo build --release --quiet -p predictor-runtime
+cargo build --release --quiet -p predictor-runtime --bin predictor --example cold_start
 exec .venv/bin/python bench/run.py "$@"

@@ -2,7 +2,7 @@
 # Installs and builds what the examples and tests need. Idempotent: a rerun reuses what is
 # already there and only redoes what changed.
 #   - the wasm32-wasip2 Rust target (guests are built from source with it)
-#   - a Python venv (.venv) with the pinned model-making packages
+#   - a Python venv (.venv) with the pinned model-making packages and componentize-py
 #   - the example models, trained and exported by examples/models/make_models.py
 #   - the example predictor components, built from source into examples/*/predictor.wasm
 set -euo pipefail
@@ -25,9 +25,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 venv_install scripts/requirements-models.txt
+venv_install scripts/requirements-guest.txt
 stamp=.venv/.requirements-models.txt.sha256
 
 models=(examples/iris-onnx/model.onnx examples/iris-onnx/model.joblib examples/multi-model/logreg.onnx
+        examples/python-iris/model.onnx examples/python-iris/model.joblib examples/python-transformer/model.onnx
         examples/multi-model/forest.onnx examples/rust-predictor/gaussian_nb.json target/example-models/reference.json
         target/example-models/logreg_zipmap.onnx target/example-models/mlp.onnx target/example-models/mlp_keras.onnx
         target/example-models/identity_types.onnx)

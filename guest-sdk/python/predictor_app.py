@@ -1,7 +1,8 @@
 """The component side of a Hopsworks ``Predict`` script: exports ``predictor:runtime/predict``.
 
-The script's class (``Predict``, or ``Predictor``) is found at build time and instantiated
-once per instance at run time, by ``init``; every request then calls its ``predict``.
+The script is compiled and checked at build time; ``init`` runs it and instantiates its
+class (``Predict``, or ``Predictor``) once per instance; every request then calls the
+object's ``predict``.
 """
 
 from componentize_py_types import Err
@@ -13,8 +14,8 @@ import _predictor_build as build
 from predictor_runtime import _adapter, _script
 from predictor_runtime._tensors import _flatten, _shape_of, from_tensor, to_tensor
 
-USER_CLASS = _script.load_class(build.FILENAME, build.SOURCE, ("Predict", "Predictor"), ("predict",))
-NAME = f"{USER_CLASS.__name__}.predict"
+SCRIPT = _script.Script(build.FILENAME, build.SOURCE, ("Predict", "Predictor"), ("predict",))
+NAME = f"{SCRIPT.class_name}.predict"
 
 # The user's object, one per instance (componentize-py may create export objects per call).
 _user = None
@@ -47,7 +48,8 @@ def _to_output(name: str, value):
 class Predict(exports.Predict):
     def init(self) -> None:
         global _user
-        _user = _adapter.call(f"{USER_CLASS.__name__}.__init__", USER_CLASS)
+        cls = _adapter.call(f"running {SCRIPT.filename}", SCRIPT.load_class)
+        _user = _adapter.call(f"{SCRIPT.class_name}.__init__", cls)
 
     def signature(self) -> ModelSignature:
         return ModelSignature(inputs=[], outputs=[])

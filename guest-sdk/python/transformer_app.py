@@ -10,7 +10,7 @@ from wit_world.imports.types import PredictError_Internal
 import _predictor_build as build
 from predictor_runtime import _adapter, _script
 
-USER_CLASS = _script.load_class(build.FILENAME, build.SOURCE, ("Transformer",), ())
+SCRIPT = _script.Script(build.FILENAME, build.SOURCE, ("Transformer",), ())
 _user = None
 
 
@@ -20,7 +20,7 @@ def _stage(name: str, body: str) -> str:
     method = getattr(_user, name, None)
     if method is None:
         return body
-    what = f"{USER_CLASS.__name__}.{name}"
+    what = f"{SCRIPT.class_name}.{name}"
     result = _adapter.call(what, method, _adapter.loads(body))
     return _adapter.dumps(what, result)
 
@@ -28,7 +28,8 @@ def _stage(name: str, body: str) -> str:
 class Transform(exports.Transform):
     def init(self) -> None:
         global _user
-        _user = _adapter.call(f"{USER_CLASS.__name__}.__init__", USER_CLASS)
+        cls = _adapter.call(f"running {SCRIPT.filename}", SCRIPT.load_class)
+        _user = _adapter.call(f"{SCRIPT.class_name}.__init__", cls)
 
     def preprocess(self, request: str) -> str:
         return _stage("preprocess", request)

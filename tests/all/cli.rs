@@ -8,6 +8,7 @@ async fn check(dir: &DeploymentDir) -> anyhow::Result<()> {
     run(Command::Check(CheckArgs {
         dir: dir.path().to_path_buf(),
         data_dir: shared_data_dir(),
+        componentize_py: None,
     }))
     .await
 }

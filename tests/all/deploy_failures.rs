@@ -47,7 +47,7 @@ async fn broken_deployments_fail_alone_with_their_reason() {
         ),
         ("bad-model", "cannot load model model.onnx"),
         ("missing", "model_file: \"model.onnx\" is not a file"),
-        ("script", "Python predictor scripts are not served yet"),
+        ("script", "class Predict in predictor.py has no method predict"),
     ] {
         let (status, body) = server
             .post(
@@ -112,6 +112,7 @@ async fn an_unreadable_definition_stops_the_server_from_starting() {
         data_dir: predictor_tests::shared_data_dir(),
         deploy: vec![bad.path().to_path_buf()],
         max_body_bytes: 1024,
+        componentize_py: None,
     };
     let err = predictor_runtime::server::start(&options)
         .await

@@ -10,4 +10,5 @@ mod guest_failures;
 mod native_models;
 mod protocol_v1;
 mod protocol_v2;
+mod python;
 mod sandbox;

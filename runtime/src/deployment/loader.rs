@@ -94,6 +94,18 @@ impl Loader {
         }))
     }
 
+    /// A component compiled before (by its sha256), loaded from the compile cache and
+    /// linked as world `G`, with no hashing or compiling: how a stage restarts from zero.
+    pub fn load_cached<G: GuestWorld>(&self, digest: &str) -> Option<LoadedComponent<G>> {
+        let component = self.cache.load_digest(digest)?;
+        let pre = G::pre(self.linker.instantiate_pre(&component).ok()?).ok()?;
+        Some(LoadedComponent {
+            pre,
+            digest: digest.to_string(),
+            cache: CacheOutcome::Hit,
+        })
+    }
+
     /// Componentizes Python scripts (`predictor build`, and `script_file` deployments).
     pub fn componentizer(&self) -> &Componentizer {
         &self.componentizer
