@@ -70,7 +70,8 @@ pub trait Predictor: Sized + 'static {
     }
 
     /// KServe V1 `:predict`: `instances` is the request's `instances` (or `inputs`) value;
-    /// the returned value becomes `predictions` (or `outputs`).
+    /// the returned value becomes `predictions` (or `outputs`); an object is the response body
+    /// itself, as KServe treats a predictor's dict.
     fn predict(&self, instances: Value) -> Result<Value, PredictError> {
         let _ = instances;
         Err(PredictError::BadInput(

@@ -53,3 +53,89 @@ async fn check_accepts_the_examples_and_names_what_is_wrong_otherwise() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+/// `predictor build`: a Predict script and a Transformer script become components that
+/// deploy as `component_file` and `transformer.component_file`, on a node that never sees
+/// the scripts.
+#[tokio::test]
+async fn build_makes_components_that_deploy_without_their_scripts() {
+    use predictor_runtime::cli::{BuildArgs, BuildKind};
+    use predictor_tests::{TestServer, reference, root};
+
+    let out = tempfile::tempdir().unwrap();
+    run(Command::Build(BuildArgs {
+        script: root().join("examples/python-iris/predictor.py"),
+        kind: BuildKind::Predictor,
+        transformer: Some(root().join("examples/python-transformer/transformer.py")),
+        output: Some(out.path().join("iris.wasm")),
+        data_dir: shared_data_dir(),
+        componentize_py: None,
+    }))
+    .await
+    .unwrap();
+    let predictor = std::fs::read(out.path().join("iris.wasm")).unwrap();
+    let transformer = std::fs::read(out.path().join("transformer.wasm")).unwrap();
+    let model = std::fs::read(root().join("examples/python-iris/model.onnx")).unwrap();
+
+    let python = DeploymentDir::new(&json!({"name": "built", "component_file": "iris.wasm"}))
+        .with_file("iris.wasm", &predictor)
+        .with_file("model.onnx", &model);
+    let wrapped = DeploymentDir::new(&json!({
+        "name": "wrapped", "model_file": "model.onnx",
+        "transformer": {"component_file": "transformer.wasm"}
+    }))
+    .with_file("transformer.wasm", &transformer)
+    .with_file("model.onnx", &model);
+    // A transformer component where a predictor is expected is refused by its world.
+    let swapped = DeploymentDir::new(&json!({"name": "swapped", "component_file": "t.wasm"}))
+        .with_file("t.wasm", &transformer);
+    let server = TestServer::start(&[&python, &wrapped, &swapped]).await;
+
+    let body = server.predict_reference("built").await;
+    assert_eq!(body["predictions"], reference()["logreg_labels"]);
+    let flower =
+        json!({"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2});
+    let (status, body) = server
+        .post(
+            "/v1/models/wrapped:predict",
+            &json!({"instances": [flower]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"][0]["species"], "setosa");
+    let (status, body) = server
+        .post("/v1/models/swapped:predict", &json!({"instances": [1]}))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not implement the predictor:runtime/predictor world"),
+        "{body}"
+    );
+    server.stop().await;
+
+    // A script that cannot build: the error says why, and nothing is written.
+    let bad = out.path().join("bad.py");
+    std::fs::write(
+        &bad,
+        "import pandas\n\nclass Predict:\n    def predict(self, x):\n        return x\n",
+    )
+    .unwrap();
+    let err = run(Command::Build(BuildArgs {
+        script: bad.clone(),
+        kind: BuildKind::Predictor,
+        transformer: None,
+        output: None,
+        data_dir: shared_data_dir(),
+        componentize_py: None,
+    }))
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("imports pandas, which the sandbox cannot provide"),
+        "{err:#}"
+    );
+    assert!(!bad.with_extension("wasm").exists());
+}

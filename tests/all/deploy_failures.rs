@@ -47,7 +47,10 @@ async fn broken_deployments_fail_alone_with_their_reason() {
         ),
         ("bad-model", "cannot load model model.onnx"),
         ("missing", "model_file: \"model.onnx\" is not a file"),
-        ("script", "class Predict in predictor.py has no method predict"),
+        (
+            "script",
+            "class Predict in predictor.py has no method predict",
+        ),
     ] {
         let (status, body) = server
             .post(

@@ -49,7 +49,10 @@ async fn the_python_iris_script_answers_what_sklearn_predicts() {
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("[-1, 4]"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("[-1, 4]"),
+        "{body}"
+    );
 
     // print() in __init__ is in the deployment's log.
     assert!(
@@ -66,7 +69,10 @@ async fn a_transformer_script_wraps_a_native_model() {
     let server = TestServer::start(&[&dir]).await;
 
     let (status, body) = server
-        .post("/v1/models/iris-named:predict", &request("python-transformer"))
+        .post(
+            "/v1/models/iris-named:predict",
+            &request("python-transformer"),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     // The reference flowers, by name: the model's probabilities come back through it.
@@ -81,7 +87,10 @@ async fn a_transformer_script_wraps_a_native_model() {
         })
         .collect();
     let (status, body) = server
-        .post("/v1/models/iris-named:predict", &json!({"instances": flowers}))
+        .post(
+            "/v1/models/iris-named:predict",
+            &json!({"instances": flowers}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -100,7 +109,11 @@ async fn a_transformer_script_wraps_a_native_model() {
                 .fold(0.0, f64::max)
         })
         .collect();
-    assert_close(&column(&body["predictions"], "probability"), &json!(best), 1e-4);
+    assert_close(
+        &column(&body["predictions"], "probability"),
+        &json!(best),
+        1e-4,
+    );
 
     // A request the transformer cannot read: its exception names the transformer.
     let (status, body) = server
@@ -128,7 +141,13 @@ async fn a_transformer_script_wraps_a_native_model() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("has a transformer"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("has a transformer"),
+        "{body}"
+    );
     server.stop().await;
 }
 
@@ -179,13 +198,17 @@ async fn scripts_that_cannot_become_components_say_why() {
     );
     let no_method = script("no-method", "class Predict:\n    pass\n");
     let good = DeploymentDir::example("iris-onnx", None);
-    let server = TestServer::start(&[&syntax, &no_class, &numpy, &unknown, &no_method, &good]).await;
+    let server =
+        TestServer::start(&[&syntax, &no_class, &numpy, &unknown, &no_method, &good]).await;
     for (name, reason) in [
         (
             "syntax",
             "predictor.py, line 2: syntax error: expected ':': def predict(self, inputs)",
         ),
-        ("no-class", "predictor.py defines no class Predict or class Predictor"),
+        (
+            "no-class",
+            "predictor.py defines no class Predict or class Predictor",
+        ),
         (
             "numpy",
             "predictor.py, line 1: imports numpy, which the sandbox cannot provide",
@@ -195,18 +218,30 @@ async fn scripts_that_cannot_become_components_say_why() {
             "unknown",
             "predictor.py, line 1: imports fraud_rules, which the sandbox does not have",
         ),
-        ("no-method", "class Predict in predictor.py has no method predict"),
+        (
+            "no-method",
+            "class Predict in predictor.py has no method predict",
+        ),
     ] {
         let (status, body) = server
-            .post(&format!("/v1/models/{name}:predict"), &json!({"instances": [1]}))
+            .post(
+                &format!("/v1/models/{name}:predict"),
+                &json!({"instances": [1]}),
+            )
             .await;
         assert_eq!(status, 503, "{name}: {body}");
         let message = body["error"].as_str().unwrap();
-        assert!(message.contains("script_file \"predictor.py\""), "{message}");
+        assert!(
+            message.contains("script_file \"predictor.py\""),
+            "{message}"
+        );
         assert!(message.contains(reason), "{name}: {message}");
         assert!(log_text(&server, name).contains(reason), "{name}");
     }
-    assert_eq!(server.predict_reference("iris").await["predictions"][0]["label"], 0);
+    assert_eq!(
+        server.predict_reference("iris").await["predictions"][0]["label"],
+        0
+    );
     server.stop().await;
 }
 
@@ -227,34 +262,50 @@ fn hostile(name: &str, env: Value) -> DeploymentDir {
 #[tokio::test]
 async fn a_failing_script_fails_its_request_only_and_stays_in_its_sandbox() {
     let dir = hostile("hostile", json!({}));
-    let init_fails = hostile("init-fails-py", json!({"FAIL_INIT": "weights.bin is corrupt"}));
+    let init_fails = hostile(
+        "init-fails-py",
+        json!({"FAIL_INIT": "weights.bin is corrupt"}),
+    );
     let server = TestServer::start(&[&dir, &init_fails]).await;
     let predict = |instances: Value| {
         let server = &server;
         async move {
             server
-                .post("/v1/models/hostile:predict", &json!({ "instances": instances }))
+                .post(
+                    "/v1/models/hostile:predict",
+                    &json!({ "instances": instances }),
+                )
                 .await
         }
     };
 
     // An exception answers 500 naming it and where it was raised; the instance serves on
     // (an exception is not a trap: the same instance's counter keeps counting).
-    assert_eq!(predict(json!(["calls"])).await, (200, json!({"predictions": [1]})));
+    assert_eq!(
+        predict(json!(["calls"])).await,
+        (200, json!({"predictions": [1]}))
+    );
     let (status, body) = predict(json!(["raise"])).await;
     assert_eq!(status, 500, "{body}");
     let message = body["error"].as_str().unwrap();
     assert!(
-        message.contains("Predict.predict raised ValueError: the model is not fitted (at hostile.py:"),
+        message
+            .contains("Predict.predict raised ValueError: the model is not fitted (at hostile.py:"),
         "{message}"
     );
-    assert_eq!(predict(json!(["calls"])).await, (200, json!({"predictions": [3]})));
+    assert_eq!(
+        predict(json!(["calls"])).await,
+        (200, json!({"predictions": [3]}))
+    );
     let log = log_text(&server, "hostile");
     assert!(log.contains("Traceback (most recent call last)"), "{log}");
     assert!(log.contains("ValueError: the model is not fitted"), "{log}");
 
     let (status, body) = predict(json!(["bad-input"])).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("instances must be numbers")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("instances must be numbers"))
+    );
 
     // Files: the artifact folder is readable and read-only; nothing else exists.
     assert_eq!(
@@ -282,7 +333,10 @@ async fn a_failing_script_fails_its_request_only_and_stays_in_its_sandbox() {
     let port = listener.local_addr().unwrap().port();
     let (status, body) = predict(json!(["connect", port])).await;
     assert_eq!(status, 500, "{body}");
-    assert!(!body["error"].as_str().unwrap().contains("connected"), "{body}");
+    assert!(
+        !body["error"].as_str().unwrap().contains("connected"),
+        "{body}"
+    );
 
     // Results that are not JSON are the predictor's fault, said plainly.
     for action in ["not-json", "nan"] {
@@ -302,19 +356,27 @@ async fn a_failing_script_fails_its_request_only_and_stays_in_its_sandbox() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["predictions"],
-        json!(["ARTIFACT_FILES_PATH", "ARTIFACT_VERSION", "DEPLOYMENT_NAME", "MODEL_NAME", "MODEL_VERSION"])
+        json!([
+            "ARTIFACT_FILES_PATH",
+            "ARTIFACT_VERSION",
+            "DEPLOYMENT_NAME",
+            "MODEL_NAME",
+            "MODEL_VERSION"
+        ])
     );
 
     // An exception in __init__: the deployment is Failed with it, the traceback is logged.
     let (status, body) = server
-        .post("/v1/models/init-fails-py:predict", &json!({"instances": [1]}))
+        .post(
+            "/v1/models/init-fails-py:predict",
+            &json!({"instances": [1]}),
+        )
         .await;
     assert_eq!(status, 503, "{body}");
     assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("Predict.__init__ raised RuntimeError: cannot load weights: weights.bin is corrupt"),
+        body["error"].as_str().unwrap().contains(
+            "Predict.__init__ raised RuntimeError: cannot load weights: weights.bin is corrupt"
+        ),
         "{body}"
     );
     let log = log_text(&server, "init-fails-py");

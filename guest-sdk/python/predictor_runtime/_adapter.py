@@ -19,6 +19,10 @@ def _default(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+# One encoder for every answer: `json.dumps` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=_default, allow_nan=False, separators=(",", ":"))
+
+
 def call(what: str, fn, *args):
     """Runs user code; a ``BadInput`` becomes bad-input, any other exception internal,
     with its traceback in the deployment's log."""
@@ -42,6 +46,6 @@ def loads(text: str):
 
 def dumps(what: str, value) -> str:
     try:
-        return json.dumps(value, default=_default, allow_nan=False, separators=(",", ":"))
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as e:
         raise Err(PredictError_Internal(f"{what} returned a value that is not JSON-serializable: {e}")) from None

@@ -12,7 +12,9 @@ from wit_world.imports import models as _host
 from wit_world.imports.types import PredictError_BadInput
 
 from predictor_runtime._errors import BadInput
-from predictor_runtime._tensors import INTEGER_TYPES, Datatype, from_tensor, to_tensor
+from predictor_runtime._tensors import _CODES, INTEGER_TYPES, Datatype, _reshape, from_tensor, to_tensor
+from wit_world.imports.types import Tensor
+import array
 
 
 class Predictions(list):
@@ -59,6 +61,15 @@ class Model:
         self.outputs = [TensorSpec(s.name, s.datatype.name, tuple(s.shape)) for s in self._outputs]
         # A scikit-learn classifier exported by skl2onnx gives the label first, then the
         # probabilities; anything else (a regressor, an MLP) gives its values first.
+        self._single = self._inputs[0] if len(self._inputs) == 1 else None
+        # predict()'s hot path, resolved once: rows of numbers for a single fixed-width input
+        # and a fixed-width first output go straight to and from array buffers.
+        self._fast = None
+        if self._single is not None and self._outputs:
+            in_code = _CODES.get(self._single.datatype)
+            out_code = _CODES.get(self._outputs[0].datatype)
+            if in_code and out_code and Datatype.BOOL not in (self._single.datatype, self._outputs[0].datatype):
+                self._fast = (self._single.name, self._single.datatype, in_code, out_code)
         self._classifier = (
             len(self._outputs) >= 2
             and (self._outputs[0].datatype in INTEGER_TYPES or self._outputs[0].datatype == Datatype.BYTES)
@@ -77,6 +88,8 @@ class Model:
         return cls(handle, rel)
 
     def _tensors(self, inputs) -> list:
+        if self._single is not None and type(inputs) is list:
+            return [to_tensor(self._single.name, self._single.datatype, inputs)]
         if isinstance(inputs, dict):
             missing = [s.name for s in self._inputs if s.name not in inputs]
             if missing:
@@ -103,6 +116,28 @@ class Model:
     def predict(self, X) -> Predictions:
         """Like scikit-learn's ``predict``: the labels of a classifier, the values of a
         regressor (one per row), or the first output of any other graph."""
+        fast = self._fast
+        if fast is not None and type(X) is list and X and type(X[0]) is list:
+            name, datatype, in_code, out_code = fast
+            flat = [e for row in X for e in row]
+            cols = len(X[0])
+            if len(flat) == len(X) * cols:
+                try:
+                    data = array.array(in_code, flat).tobytes()
+                except (TypeError, OverflowError):
+                    data = None  # the general path names the bad element
+                if data is not None:
+                    try:
+                        first = self._handle.run([Tensor(name, datatype, [len(X), cols], data)])[0]
+                    except Err as e:
+                        _raise(e.value)
+                    values = array.array(out_code)
+                    values.frombytes(first.data)
+                    values = values.tolist()
+                    shape = first.shape
+                    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
+                        return Predictions(values)
+                    return Predictions(_reshape(values, list(shape)))
         first = self._call(X)[0]
         values = from_tensor(first)
         if len(first.shape) == 2 and first.shape[1] == 1:
