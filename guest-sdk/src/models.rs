@@ -36,11 +36,20 @@ impl Model {
         self.inner.run(inputs)
     }
 
+    /// Runs the graph and returns only the outputs named in `outputs`, in that order (the
+    /// others are never copied into the guest).
+    pub fn run_outputs(
+        &self,
+        inputs: &[Tensor],
+        outputs: &[String],
+    ) -> Result<Vec<Tensor>, PredictError> {
+        self.inner.run_outputs(inputs, outputs)
+    }
+
     /// Runs the graph and returns the output called `name`.
     pub fn run_one(&self, inputs: &[Tensor], name: &str) -> Result<Tensor, PredictError> {
-        self.run(inputs)?
-            .into_iter()
-            .find(|t| t.name == name)
+        self.run_outputs(inputs, &[name.to_string()])?
+            .pop()
             .ok_or_else(|| PredictError::Internal(format!("the model has no output {name:?}")))
     }
 }

@@ -61,6 +61,20 @@ async fn the_python_iris_script_answers_what_sklearn_predicts() {
         log_text(&server, "iris-python")
     );
     server.stop().await;
+
+    // Deployed again: neither componentize-py nor Cranelift runs.
+    let again = TestServer::start(&[&dir]).await;
+    let log = log_text(&again, "iris-python");
+    assert!(
+        log.contains("script predictor.py found in the build cache"),
+        "{log}"
+    );
+    assert!(log.contains("loaded from the compile cache"), "{log}");
+    assert_eq!(
+        again.predict_reference("iris-python").await["predictions"],
+        reference()["logreg_labels"]
+    );
+    again.stop().await;
 }
 
 #[tokio::test]

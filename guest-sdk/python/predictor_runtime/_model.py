@@ -69,7 +69,7 @@ class Model:
             in_code = _CODES.get(self._single.datatype)
             out_code = _CODES.get(self._outputs[0].datatype)
             if in_code and out_code and Datatype.BOOL not in (self._single.datatype, self._outputs[0].datatype):
-                self._fast = (self._single.name, self._single.datatype, in_code, out_code)
+                self._fast = (self._single.name, self._single.datatype, in_code, out_code, [self._outputs[0].name])
         self._classifier = (
             len(self._outputs) >= 2
             and (self._outputs[0].datatype in INTEGER_TYPES or self._outputs[0].datatype == Datatype.BYTES)
@@ -118,7 +118,7 @@ class Model:
         regressor (one per row), or the first output of any other graph."""
         fast = self._fast
         if fast is not None and type(X) is list and X and type(X[0]) is list:
-            name, datatype, in_code, out_code = fast
+            name, datatype, in_code, out_code, wanted = fast
             flat = [e for row in X for e in row]
             cols = len(X[0])
             if len(flat) == len(X) * cols:
@@ -128,7 +128,8 @@ class Model:
                     data = None  # the general path names the bad element
                 if data is not None:
                     try:
-                        first = self._handle.run([Tensor(name, datatype, [len(X), cols], data)])[0]
+                        tensor = Tensor(name, datatype, [len(X), cols], data)
+                        first = self._handle.run_outputs([tensor], wanted)[0]
                     except Err as e:
                         _raise(e.value)
                     values = array.array(out_code)

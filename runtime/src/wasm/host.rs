@@ -96,6 +96,30 @@ impl models::HostModel for InstanceState {
         })
     }
 
+    async fn run_outputs(
+        &mut self,
+        model: Resource<ModelResource>,
+        inputs: Vec<WitTensor>,
+        outputs: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<WitTensor>, PredictError>> {
+        let all = match self.run(model, inputs).await? {
+            Ok(all) => all,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut all: Vec<Option<WitTensor>> = all.into_iter().map(Some).collect();
+        Ok(outputs
+            .iter()
+            .map(|name| {
+                all.iter_mut()
+                    .find(|t| t.as_ref().is_some_and(|t| &t.name == name))
+                    .and_then(Option::take)
+                    .ok_or_else(|| {
+                        PredictError::BadInput(format!("{name:?} is not an output of the model"))
+                    })
+            })
+            .collect())
+    }
+
     async fn drop(&mut self, model: Resource<ModelResource>) -> wasmtime::Result<()> {
         self.table.delete(model)?;
         Ok(())
