@@ -399,3 +399,60 @@ async fn a_failing_script_fails_its_request_only_and_stays_in_its_sandbox() {
     assert_eq!(predict(json!(["calls"])).await.0, 200);
     server.stop().await;
 }
+
+/// `Model` from a script on the graphs torch.onnx and tf2onnx export (an MLP ending in
+/// Softmax): `predict_proba` and `run` give scikit-learn's probabilities; a regressor-like
+/// single output comes back one value per row.
+#[tokio::test]
+async fn scripts_use_torch_and_tf2onnx_exports_through_the_host() {
+    let source = r#"
+import os
+from predictor_runtime import Model, artifact_path
+
+class Predict(object):
+    def __init__(self):
+        self.torch = Model.load(os.environ["ARTIFACT_FILES_PATH"] + "/mlp.onnx")
+        self.keras = Model.load(artifact_path("mlp_keras.onnx"))
+        with open(os.environ["CONFIG_FILE_PATH"]) as f:
+            self.config = f.read().strip()
+
+    def predict(self, inputs):
+        torch_outputs = self.torch.run(inputs)
+        return {
+            "torch": self.torch.predict_proba(inputs).tolist(),
+            "keras": self.keras.predict_proba(inputs),
+            "torch_run": torch_outputs[self.torch.outputs[0].name],
+            "inputs": [[s.name, s.datatype, list(s.shape)] for s in self.torch.inputs],
+            "config": self.config,
+        }
+"#;
+    let dir = DeploymentDir::new(&json!({
+        "name": "mlps", "script_file": "predictor.py", "config_file": "settings.txt"
+    }))
+    .with_file("predictor.py", source)
+    .with_file("settings.txt", "threshold=0.5\n")
+    .with_file(
+        "mlp.onnx",
+        std::fs::read(predictor_tests::generated("target/example-models/mlp.onnx")).unwrap(),
+    )
+    .with_file(
+        "mlp_keras.onnx",
+        std::fs::read(predictor_tests::generated(
+            "target/example-models/mlp_keras.onnx",
+        ))
+        .unwrap(),
+    );
+    let server = TestServer::start(&[&dir]).await;
+    let body = server.predict_reference("mlps").await;
+    let expected = &reference()["mlp_probabilities"];
+    assert_close(&body["torch"], expected, 1e-5);
+    assert_close(&body["keras"], expected, 1e-5);
+    assert_close(&body["torch_run"], expected, 1e-5);
+    assert_eq!(body["inputs"][0][1], "FP32");
+    assert_eq!(
+        body["inputs"][0][2][0], -1,
+        "the batch dimension is free: {body}"
+    );
+    assert_eq!(body["config"], "threshold=0.5");
+    server.stop().await;
+}
