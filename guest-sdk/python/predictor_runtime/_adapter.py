@@ -2,6 +2,8 @@
 WIT's results (a JSON string, or a ``predict-error``)."""
 
 import json
+import json.encoder
+import json.scanner
 import sys
 import traceback
 
@@ -19,8 +21,13 @@ def _default(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-# One encoder for every answer: `json.dumps` with options builds a new one per call.
-_ENCODER = json.JSONEncoder(default=_default, allow_nan=False, separators=(",", ":"))
+# The C encoder and scanner of the json module, made once and called directly: the
+# Python-level layers of json.dumps/json.loads (option handling, a new encoder per call,
+# whitespace regexes) cost more than the encoding itself on small bodies, every request.
+_encode = json.encoder.c_make_encoder(
+    {}, _default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+) if json.encoder.c_make_encoder is not None else None
+_scan = json.scanner.make_scanner(json.JSONDecoder())
 
 
 def call(what: str, fn, *args):
@@ -39,6 +46,12 @@ def call(what: str, fn, *args):
 
 def loads(text: str):
     try:
+        value, end = _scan(text, 0)
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError):
+        pass
+    try:  # anything unusual (whitespace around, or an error to explain): the full decoder
         return json.loads(text)
     except ValueError as e:
         raise Err(PredictError_BadInput(f"malformed JSON: {e}")) from None
@@ -46,6 +59,8 @@ def loads(text: str):
 
 def dumps(what: str, value) -> str:
     try:
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError) as e:
+        if _encode is not None:
+            return "".join(_encode(value, 0))
+        return json.dumps(value, default=_default, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as e:
         raise Err(PredictError_Internal(f"{what} returned a value that is not JSON-serializable: {e}")) from None
