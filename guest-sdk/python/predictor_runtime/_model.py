@@ -69,7 +69,7 @@ class Model:
             in_code = _CODES.get(self._single.datatype)
             out_code = _CODES.get(self._outputs[0].datatype)
             if in_code and out_code and Datatype.BOOL not in (self._single.datatype, self._outputs[0].datatype):
-                self._fast = (self._single.name, self._single.datatype, in_code, out_code, [self._outputs[0].name])
+                self._fast = (self._single.name, self._single.datatype, in_code, out_code, self._outputs[0].name)
         self._classifier = (
             len(self._outputs) >= 2
             and (self._outputs[0].datatype in INTEGER_TYPES or self._outputs[0].datatype == Datatype.BYTES)
@@ -128,14 +128,12 @@ class Model:
                     data = None  # the general path names the bad element
                 if data is not None:
                     try:
-                        tensor = Tensor(name, datatype, [len(X), cols], data)
-                        first = self._handle.run_outputs([tensor], wanted)[0]
+                        shape, data = self._handle.run_data(Tensor(name, datatype, [len(X), cols], data), wanted)
                     except Err as e:
                         _raise(e.value)
                     values = array.array(out_code)
-                    values.frombytes(first.data)
+                    values.frombytes(data)
                     values = values.tolist()
-                    shape = first.shape
                     if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
                         return Predictions(values)
                     return Predictions(_reshape(values, list(shape)))

@@ -120,6 +120,21 @@ impl models::HostModel for InstanceState {
             .collect())
     }
 
+    async fn run_data(
+        &mut self,
+        model: Resource<ModelResource>,
+        input: WitTensor,
+        output: String,
+    ) -> wasmtime::Result<Result<(Vec<u64>, Vec<u8>), PredictError>> {
+        Ok(self
+            .run_outputs(model, vec![input], vec![output])
+            .await?
+            .map(|mut outputs| {
+                let t = outputs.pop().expect("one output per name asked");
+                (t.shape, t.data)
+            }))
+    }
+
     async fn drop(&mut self, model: Resource<ModelResource>) -> wasmtime::Result<()> {
         self.table.delete(model)?;
         Ok(())
