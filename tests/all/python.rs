@@ -342,15 +342,19 @@ async fn a_failing_script_fails_its_request_only_and_stays_in_its_sandbox() {
         "read-only note"
     );
 
-    // No network, even to a port that listens on the host.
+    // No network: creating a socket is refused (even to a port that listens on the host),
+    // and so is resolving a name.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (status, body) = predict(json!(["connect", port])).await;
-    assert_eq!(status, 500, "{body}");
-    assert!(
-        !body["error"].as_str().unwrap().contains("connected"),
-        "{body}"
-    );
+    for (instances, error) in [
+        (json!(["connect", port]), "PermissionError"),
+        (json!(["resolve"]), "gaierror"),
+    ] {
+        let (status, body) = predict(instances.clone()).await;
+        assert_eq!(status, 500, "{instances}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(error), "{instances}: {message}");
+    }
 
     // Results that are not JSON are the predictor's fault, said plainly.
     for action in ["not-json", "nan"] {

@@ -1,6 +1,7 @@
 """A Predict script that misbehaves on request, for tests/all/python.rs: the first instance
 names what to do. With FAIL_INIT set, __init__ raises."""
 
+import encodings.idna  # noqa: F401 (name lookups encode host names with it)
 import os
 import socket
 
@@ -39,8 +40,12 @@ class Predict(object):
                 f.write("overwritten")
             return ["written"]
         if action == "connect":
-            socket.create_connection(("127.0.0.1", int(inputs[1])), timeout=2)
+            # A raw address: no name lookup in the way, straight to the socket calls.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.connect(("127.0.0.1", int(inputs[1])))
             return ["connected"]
+        if action == "resolve":
+            return [socket.getaddrinfo("localhost", 80)[0][4][0]]
         if action == "not-json":
             return [{1, 2, 3}]
         if action == "nan":
