@@ -15,6 +15,8 @@ Outputs (paths relative to the repository root):
   target/example-models/logreg_zipmap.onnx  skl2onnx's default export (ZipMap kept), for tests
   target/example-models/mlp.onnx         an MLP classifier as torch.onnx exports one (Gemm,
                                          Relu, Softmax, a named dynamic batch axis), for tests
+  target/example-models/linear_*.onnx    the other LinearClassifier forms skl2onnx emits
+                                         (string labels, binary, LinearSVC), for tests
   target/example-models/reference.json   scikit-learn's own predictions, for the tests
 """
 
@@ -31,6 +33,7 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier
 
@@ -169,6 +172,17 @@ def main():
 
     (fixtures / "identity_types.onnx").write_bytes(identity_of_every_type().SerializeToString())
 
+    # The other LinearClassifier forms: string class labels, the binary single-model layout,
+    # and LinearSVC's raw scores (post_transform NONE).
+    names = iris.target_names[y]
+    logreg_strings = LogisticRegression(max_iter=1000).fit(x, names)
+    to_onnx(logreg_strings, fixtures / "linear_strings.onnx")
+    binary = LogisticRegression(max_iter=1000).fit(x, (y == 2).astype("int64"))
+    to_onnx(binary, fixtures / "linear_binary.onnx")
+    svc = LinearSVC(random_state=0, max_iter=5000).fit(x, y)
+    svc_onnx = convert_sklearn(svc, initial_types=[("input", FloatTensorType([None, 4]))], target_opset=OPSETS)
+    (fixtures / "linear_svc.onnx").write_bytes(svc_onnx.SerializeToString())
+
     # Reference predictions the tests compare the served answers with.
     sample = x[[0, 50, 100]]
     reference = {
@@ -178,6 +192,12 @@ def main():
         "forest_probabilities": forest.predict_proba(sample).tolist(),
         "nb_probabilities": nb.predict_proba(sample).tolist(),
         "mlp_probabilities": mlp.predict_proba(sample).tolist(),
+        "strings_labels": logreg_strings.predict(sample).tolist(),
+        "strings_probabilities": logreg_strings.predict_proba(sample).tolist(),
+        "binary_labels": binary.predict(sample).tolist(),
+        "binary_probabilities": binary.predict_proba(sample).tolist(),
+        "svc_labels": svc.predict(sample).tolist(),
+        "svc_scores": svc.decision_function(sample).tolist(),
     }
     out = ROOT / "target/example-models/reference.json"
     out.parent.mkdir(parents=True, exist_ok=True)

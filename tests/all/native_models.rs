@@ -133,3 +133,39 @@ async fn every_datatype_tract_supports_round_trips_through_v2() {
     );
     server.stop().await;
 }
+
+/// Every LinearClassifier form skl2onnx emits answers what scikit-learn does: string class
+/// labels and raw scores (post_transform NONE) through the runtime's fused classifier head,
+/// the binary single-model layout through tract-onnx's own expansion.
+#[tokio::test]
+async fn every_linear_classifier_form_matches_sklearn() {
+    let strings = model_dir("strings", "target/example-models/linear_strings.onnx");
+    let binary = model_dir("binary", "target/example-models/linear_binary.onnx");
+    let svc = model_dir("svc", "target/example-models/linear_svc.onnx");
+    let server = TestServer::start(&[&strings, &binary, &svc]).await;
+    for (name, labels, scores, tolerance) in [
+        ("strings", "strings_labels", "strings_probabilities", 1e-5),
+        ("binary", "binary_labels", "binary_probabilities", 1e-5),
+        ("svc", "svc_labels", "svc_scores", 1e-4),
+    ] {
+        let body = server.predict_reference(name).await;
+        assert_eq!(
+            column(&body["predictions"], "label"),
+            reference()[labels],
+            "{name}: {body}"
+        );
+        assert_close(
+            &column(&body["predictions"], "probabilities"),
+            &reference()[scores],
+            tolerance,
+        );
+    }
+    // String labels are BYTES in V2.
+    let v2 = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                    "data": reference()["instances"][0]}]});
+    let (status, body) = server.post("/v2/models/strings/infer", &v2).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outputs"][0]["datatype"], "BYTES");
+    assert_eq!(body["outputs"][0]["data"], json!(["setosa"]));
+    server.stop().await;
+}

@@ -9,6 +9,7 @@
 //! thread costs more than the work, and such a run is shorter than decoding its request).
 
 pub mod convert;
+pub mod ml;
 pub mod ops;
 
 use crate::tensor::{Tensor, TensorSpec};
@@ -71,6 +72,7 @@ impl NativeModel {
         };
         let mut onnx = tract_onnx::onnx();
         ops::register(&mut onnx.op_register);
+        ml::register(&mut onnx.op_register);
         let mut model = onnx
             .model_for_read(&mut &*bytes)
             .map_err(|e| load_err(e.context("not a readable ONNX model")))?;
