@@ -16,6 +16,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("guest-malformed-output", "MALFORMED_OUTPUT"),
     ("guest-sandbox-probe", "SANDBOX_PROBE"),
     ("guest-init-fails", "INIT_FAILS"),
+    ("guest-hog", "HOG"),
 ];
 
 fn main() {

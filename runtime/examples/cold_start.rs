@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         let pool = PoolConfig {
             max_instances: 1,
             memory_limit_bytes: (config.resources.limits.memory as usize) << 20,
+            call_deadline: predictor_runtime::wasm::engine::DEFAULT_CALL_DEADLINE,
         };
 
         let mut total = Vec::with_capacity(cycles);

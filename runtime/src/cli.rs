@@ -5,7 +5,7 @@ use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
 use crate::python::{Componentizer, ScriptKind};
 use crate::server::{ServeOptions, serve};
-use crate::wasm::engine::EngineLimits;
+use crate::wasm::engine::{DEFAULT_CALL_DEADLINE, EngineLimits};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// in a `.venv/bin` above this executable).
     #[arg(long, env = "PREDICTOR_COMPONENTIZE_PY")]
     pub componentize_py: Option<PathBuf>,
+    /// How long one call into a guest (init, predict, a transformer stage) may run, in
+    /// milliseconds; past it the call is stopped, its instance discarded, and the request
+    /// answered 504.
+    #[arg(long, env = "PREDICTOR_CALL_DEADLINE_MS", default_value_t = DEFAULT_CALL_DEADLINE.as_millis() as u64)]
+    pub call_deadline_ms: u64,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +140,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 deploy: a.deploy,
                 max_body_bytes: a.max_body_bytes,
                 componentize_py: a.componentize_py,
+                call_deadline: std::time::Duration::from_millis(a.call_deadline_ms),
             })
             .await
         }

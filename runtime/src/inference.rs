@@ -55,6 +55,9 @@ pub enum InferenceError {
     /// The guest trapped; its instance was discarded.
     #[error("deployment {deployment:?}: {message}")]
     Trapped { deployment: String, message: String },
+    /// The call ran past its deadline and was stopped.
+    #[error("deployment {deployment:?}: {message}")]
+    Timeout { deployment: String, message: String },
     /// The guest answered with something the interface does not allow.
     #[error("deployment {deployment:?}: {message}")]
     MalformedOutput { deployment: String, message: String },
@@ -153,7 +156,11 @@ fn stage_error(deployment: &str, stage: &str, e: GuestError) -> InferenceError {
     let deployment = deployment.to_string();
     match e {
         GuestError::BadInput(m) => InferenceError::BadRequest(m),
-        GuestError::Trapped(_) => InferenceError::Trapped {
+        GuestError::Timeout(_) => InferenceError::Timeout {
+            deployment,
+            message: format!("the {stage} {e}"),
+        },
+        GuestError::Trapped(_) | GuestError::MemoryLimit(_) => InferenceError::Trapped {
             deployment,
             message: format!("the {stage} {e}"),
         },

@@ -21,6 +21,8 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// componentize-py, for `script_file` deployments (default: looked up).
     pub componentize_py: Option<PathBuf>,
+    /// How long one guest call may run before it is stopped (answered 504).
+    pub call_deadline: std::time::Duration,
 }
 
 /// A server bound and serving in the background.
@@ -48,7 +50,10 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
     let loader = Loader::new(
         &options.data_dir,
-        &EngineLimits::default(),
+        &EngineLimits {
+            call_deadline: options.call_deadline,
+            ..EngineLimits::default()
+        },
         options.componentize_py.clone(),
     )?;
     let registry = Arc::new(Registry::default());

@@ -116,6 +116,7 @@ async fn an_unreadable_definition_stops_the_server_from_starting() {
         deploy: vec![bad.path().to_path_buf()],
         max_body_bytes: 1024,
         componentize_py: None,
+        call_deadline: predictor_runtime::wasm::engine::DEFAULT_CALL_DEADLINE,
     };
     let err = predictor_runtime::server::start(&options)
         .await

@@ -21,7 +21,7 @@ use crate::wasm::sandbox::{GUEST_ARTIFACT_DIR, SandboxSpec};
 use crate::wasm::transformer::ComponentTransformer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 
 /// Largest component file accepted.
@@ -62,6 +62,8 @@ pub enum DeployError {
 
 /// The process-wide state deployments are built with.
 pub struct Loader {
+    /// How long one guest call may run (every pool's deadline).
+    call_deadline: Duration,
     linker: Linker<InstanceState>,
     cache: CompileCache,
     componentizer: Componentizer,
@@ -88,6 +90,7 @@ impl Loader {
         let cache = CompileCache::new(&engine, &data_dir.join("compiled"))?;
         let componentizer = Componentizer::new(componentize_py, &data_dir.join("python"));
         Ok(Arc::new(Loader {
+            call_deadline: limits.call_deadline,
             linker,
             cache,
             componentizer,
@@ -215,6 +218,7 @@ impl Loader {
                 let pool = PoolConfig {
                     max_instances: config.max_instances() as usize,
                     memory_limit_bytes: (config.resources.limits.memory as usize) << 20,
+                    call_deadline: self.call_deadline,
                 };
                 let warm = config.scaling_configuration.min_instances.max(1) as usize;
                 let predictor = ComponentPredictor::start(
@@ -247,6 +251,7 @@ impl Loader {
                 let pool = PoolConfig {
                     max_instances: t.max_instances() as usize,
                     memory_limit_bytes: (t.resources.limits.memory as usize) << 20,
+                    call_deadline: self.call_deadline,
                 };
                 let warm = t.scaling_configuration.min_instances.max(1) as usize;
                 let transformer = ComponentTransformer::start(

@@ -31,6 +31,7 @@ impl From<InferenceError> for ApiError {
             InferenceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             InferenceError::NotFound(_) => StatusCode::NOT_FOUND,
             InferenceError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            InferenceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             InferenceError::PredictorFailed { .. }
             | InferenceError::Trapped { .. }
             | InferenceError::MalformedOutput { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,6 +9,7 @@ use super::sandbox::SandboxSpec;
 use crate::deployment::artifacts::Artifacts;
 use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
+use tokio::time::{error::Elapsed, timeout};
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -25,6 +26,12 @@ pub enum GuestError {
     /// The guest trapped (a panic, unreachable, out of bounds, a limit): the instance is gone.
     #[error("trapped: {0}")]
     Trapped(String),
+    /// The call ran past its deadline and was stopped; the instance is gone.
+    #[error("did not answer within {} ms; its instance was stopped", .0.as_millis())]
+    Timeout(std::time::Duration),
+    /// A memory of the guest grew into its limit (a trap); the instance is gone.
+    #[error("ran out of memory: memory limit of {0} MiB exceeded; its instance was stopped")]
+    MemoryLimit(usize),
     /// The guest answered with something that is not what the interface promises.
     #[error("returned malformed output: {0}")]
     Malformed(String),
@@ -136,13 +143,14 @@ impl ComponentPredictor {
         &self,
         instances: &str,
     ) -> Result<Box<serde_json::value::RawValue>, GuestError> {
+        let deadline = self.pool.call_deadline();
         let mut lease = self.pool.acquire().await?;
         let instance = lease.instance();
-        let result = instance
+        let call = instance
             .guest
             .predictor_runtime_predict()
-            .call_predict(&mut instance.store, instances)
-            .await;
+            .call_predict(&mut instance.store, instances);
+        let result = timeout(deadline, call).await;
         let answer = finish(lease, result)?;
         serde_json::value::RawValue::from_string(answer)
             .map_err(|e| GuestError::Malformed(format!("predictions are not valid JSON: {e}")))
@@ -151,13 +159,14 @@ impl ComponentPredictor {
     /// The typed path: tensors in, tensors out (checked against their shapes).
     pub async fn predict_tensors(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, GuestError> {
         let inputs: Vec<_> = inputs.into_iter().map(tensor_to_wit).collect();
+        let deadline = self.pool.call_deadline();
         let mut lease = self.pool.acquire().await?;
         let instance = lease.instance();
-        let result = instance
+        let call = instance
             .guest
             .predictor_runtime_predict()
-            .call_predict_tensors(&mut instance.store, &inputs)
-            .await;
+            .call_predict_tensors(&mut instance.store, &inputs);
+        let result = timeout(deadline, call).await;
         let outputs = finish(lease, result)?;
         outputs
             .into_iter()
@@ -170,9 +179,15 @@ impl ComponentPredictor {
 
 /// Returns the instance to the pool unless the call trapped, and maps the guest's answer.
 pub(super) fn finish<G: GuestWorld, T>(
-    lease: Lease<'_, G>,
-    result: wasmtime::Result<Result<T, PredictError>>,
+    mut lease: Lease<'_, G>,
+    result: Result<wasmtime::Result<Result<T, PredictError>>, Elapsed>,
 ) -> Result<T, GuestError> {
+    let deadline = lease.pool().call_deadline();
+    let Ok(result) = result else {
+        // Stopped mid-call: the instance's state is unknown, it is not reused.
+        drop(lease);
+        return Err(GuestError::Timeout(deadline));
+    };
     match result {
         Ok(answer) => {
             lease.release();
@@ -182,7 +197,11 @@ pub(super) fn finish<G: GuestWorld, T>(
             })
         }
         Err(trap) => {
+            let memory = lease.instance().store.data().limits.memory_limit_hit();
             drop(lease);
+            if let Some(mib) = memory {
+                return Err(GuestError::MemoryLimit(mib));
+            }
             let message = match trap.downcast_ref::<wasmtime::Trap>() {
                 Some(t) => format!("{t}: {trap:#}"),
                 None => format!("{trap:#}"),

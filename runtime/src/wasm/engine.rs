@@ -5,9 +5,17 @@
 //!   instantiating is a few page-table operations, and copy-on-write memory images make a
 //!   fresh instance's heap a mapping of the compiled image rather than a copy.
 //! - Async is always on in wasmtime 48: guests run on fibers inside tokio tasks.
+//! - Epoch interruption: a plain thread (not a tokio task, so a stalled runtime cannot stop
+//!   it) ticks the engine's epoch every [`EPOCH_TICK`]; every store yields to tokio at each
+//!   tick, so a spinning guest never holds a worker thread for longer than a tick, and a call
+//!   past its deadline is dropped at the next tick (see `pool`).
 
 use anyhow::Context as _;
+use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch ticks: how long a guest runs before it yields to other tasks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Sizes of the engine's preallocated pools.
 #[derive(Clone, Debug)]
@@ -18,6 +26,9 @@ pub struct EngineLimits {
     pub max_memory_bytes: usize,
     /// Wasm stack available to a guest call, in bytes.
     pub max_wasm_stack_bytes: usize,
+    /// How long one guest call (`init`, `predict`, a transformer stage) may run before it is
+    /// stopped and its instance discarded.
+    pub call_deadline: Duration,
 }
 
 impl Default for EngineLimits {
@@ -26,15 +37,20 @@ impl Default for EngineLimits {
             total_instances: 1000,
             max_memory_bytes: 4 << 30,
             max_wasm_stack_bytes: 1 << 20,
+            call_deadline: DEFAULT_CALL_DEADLINE,
         }
     }
 }
 
-/// Builds the engine every deployment shares.
+/// The default [`EngineLimits::call_deadline`].
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Builds the engine every deployment shares, and starts its epoch ticker.
 pub fn build_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
+        .epoch_interruption(true)
         .cranelift_opt_level(OptLevel::Speed)
         .memory_init_cow(true)
         .max_wasm_stack(limits.max_wasm_stack_bytes)
@@ -58,7 +74,30 @@ pub fn build_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
         .table_keep_resident(16 << 10);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
-    match Engine::new(&config) {
+    let engine = new_engine(&mut config)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Ticks `engine`'s epoch until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the epoch ticker: guests cannot be interrupted: {e}");
+    }
+}
+
+fn new_engine(config: &mut Config) -> anyhow::Result<Engine> {
+    match Engine::new(config) {
         Ok(engine) => Ok(engine),
         // Some sandboxes refuse the large virtual reservations the pool makes; fall back to
         // on-demand allocation rather than refusing to start.
@@ -67,7 +106,7 @@ pub fn build_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
                 "pooling allocator unavailable ({pool_err:#}); using on-demand allocation"
             );
             config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-            Ok(Engine::new(&config)
+            Ok(Engine::new(config)
                 .map_err(anyhow::Error::from)
                 .context("creating the wasmtime engine")?)
         }

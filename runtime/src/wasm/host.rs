@@ -8,7 +8,6 @@ use crate::deployment::log::{DeploymentLog, LogLevel, LogSource};
 use crate::native::{ModelError, NativeModel};
 use crate::tensor::{Datatype, Tensor, TensorSpec};
 use std::sync::Arc;
-use wasmtime::StoreLimits;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -19,7 +18,7 @@ pub type ModelResource = Arc<NativeModel>;
 pub struct InstanceState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: super::limits::GuestLimits,
     pub artifacts: Arc<Artifacts>,
     pub log: Arc<DeploymentLog>,
 }

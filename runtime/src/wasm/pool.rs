@@ -9,14 +9,16 @@
 
 use super::bindings::{PredictError, Predictor, PredictorPre, Transformer, TransformerPre};
 use super::host::InstanceState;
+use super::limits::GuestLimits;
 use super::sandbox::SandboxSpec;
 use crate::deployment::artifacts::Artifacts;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::component::{InstancePre, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Engine, Store};
 
 /// The exports of a world the pool instantiates and initialises.
 pub trait GuestWorld: Sized + Send + 'static {
@@ -118,6 +120,8 @@ pub struct PoolConfig {
     pub max_instances: usize,
     /// Linear memory an instance may grow to, in bytes.
     pub memory_limit_bytes: usize,
+    /// How long one call into an instance may run.
+    pub call_deadline: Duration,
 }
 
 /// Counters of a pool, for status and metrics.
@@ -138,6 +142,11 @@ pub struct InstancePool<G: GuestWorld> {
 }
 
 impl<G: GuestWorld> InstancePool<G> {
+    /// How long one call into an instance may run.
+    pub fn call_deadline(&self) -> Duration {
+        self.config.call_deadline
+    }
+
     pub fn new(
         pre: G::Pre,
         sandbox: SandboxSpec,
@@ -191,25 +200,37 @@ impl<G: GuestWorld> InstancePool<G> {
         let state = InstanceState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.config.memory_limit_bytes)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: GuestLimits::new(self.config.memory_limit_bytes),
             artifacts: Arc::clone(&self.artifacts),
             log: Arc::clone(&self.sandbox.log),
         };
         let mut store = Store::new(G::engine(&self.pre), state);
         store.limiter(|s| &mut s.limits);
+        // Yield to tokio at every epoch tick: a long call never holds a worker thread, and
+        // its deadline (a timeout around the call) can fire.
+        store.epoch_deadline_async_yield_and_update(1);
         let guest = G::instantiate(&self.pre, &mut store)
             .await
             .map_err(|e| PoolError::Instantiate(format!("{e:#}")))?;
-        match guest.init(&mut store).await {
-            Ok(Ok(())) => {}
-            Ok(Err(PredictError::BadInput(m) | PredictError::Internal(m))) => {
+        let deadline = self.config.call_deadline;
+        match tokio::time::timeout(deadline, guest.init(&mut store)).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(PredictError::BadInput(m) | PredictError::Internal(m)))) => {
                 return Err(PoolError::Init(m));
             }
-            Err(trap) => return Err(PoolError::Init(format!("trapped: {trap:#}"))),
+            Ok(Err(trap)) => {
+                let message = match store.data().limits.memory_limit_hit() {
+                    Some(mib) => format!("memory limit of {mib} MiB exceeded"),
+                    None => format!("trapped: {trap:#}"),
+                };
+                return Err(PoolError::Init(message));
+            }
+            Err(_) => {
+                return Err(PoolError::Init(format!(
+                    "did not finish within {} ms",
+                    deadline.as_millis()
+                )));
+            }
         }
         self.stats.created.fetch_add(1, Ordering::Relaxed);
         Ok(Instance { store, guest })
@@ -223,7 +244,11 @@ pub struct Lease<'p, G: GuestWorld> {
     _permit: SemaphorePermit<'p>,
 }
 
-impl<G: GuestWorld> Lease<'_, G> {
+impl<'p, G: GuestWorld> Lease<'p, G> {
+    pub fn pool(&self) -> &'p InstancePool<G> {
+        self.pool
+    }
+
     pub fn instance(&mut self) -> &mut Instance<G> {
         self.instance
             .as_mut()

@@ -7,6 +7,7 @@ use super::pool::{InstancePool, PoolConfig};
 use super::sandbox::SandboxSpec;
 use crate::deployment::artifacts::Artifacts;
 use std::sync::Arc;
+use tokio::time::timeout;
 
 /// Which side of the predictor a body is transformed on.
 #[derive(Clone, Copy, Debug)]
@@ -45,12 +46,21 @@ impl ComponentTransformer {
 
     /// Runs one stage on a JSON body; the answer is checked to be JSON.
     pub async fn transform(&self, stage: Stage, body: &str) -> Result<String, GuestError> {
+        let deadline = self.pool.call_deadline();
         let mut lease = self.pool.acquire().await?;
         let instance = lease.instance();
         let exports = instance.guest.predictor_runtime_transform();
         let result = match stage {
-            Stage::Preprocess => exports.call_preprocess(&mut instance.store, body).await,
-            Stage::Postprocess => exports.call_postprocess(&mut instance.store, body).await,
+            Stage::Preprocess => {
+                timeout(deadline, exports.call_preprocess(&mut instance.store, body)).await
+            }
+            Stage::Postprocess => {
+                timeout(
+                    deadline,
+                    exports.call_postprocess(&mut instance.store, body),
+                )
+                .await
+            }
         };
         let answer = finish(lease, result)?;
         serde_json::from_str::<serde::de::IgnoredAny>(&answer).map_err(|e| {

@@ -1,0 +1,44 @@
+//! Test guest that takes more than it should, on request (`instances[0]`): `"spin"` loops
+//! forever, `"alloc"` allocates without bound, `"recurse"` recurses without bound; anything
+//! else answers the calls this instance served.
+
+use predictor_guest::{PredictError, Predictor, Value, export_predictor, json};
+use std::cell::{Cell, RefCell};
+
+struct Hog {
+    calls: Cell<u64>,
+    hoard: RefCell<Vec<Vec<u8>>>,
+}
+
+fn recurse(depth: u64) -> u64 {
+    // black_box keeps the frame (and the recursion) from being optimised away.
+    std::hint::black_box(depth) + recurse(depth + 1)
+}
+
+impl Predictor for Hog {
+    fn init() -> Result<Self, PredictError> {
+        Ok(Hog {
+            calls: Cell::new(0),
+            hoard: RefCell::new(Vec::new()),
+        })
+    }
+
+    fn predict(&self, instances: Value) -> Result<Value, PredictError> {
+        self.calls.set(self.calls.get() + 1);
+        match instances.get(0).and_then(Value::as_str) {
+            Some("spin") => {
+                let mut x = 0u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            Some("alloc") => loop {
+                self.hoard.borrow_mut().push(vec![1u8; 1 << 20]);
+            },
+            Some("recurse") => Ok(json!(recurse(0))),
+            _ => Ok(json!({"calls": self.calls.get()})),
+        }
+    }
+}
+
+export_predictor!(Hog);
