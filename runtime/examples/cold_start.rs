@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             max_instances: 1,
             memory_limit_bytes: (config.resources.limits.memory as usize) << 20,
             call_deadline: predictor_runtime::wasm::engine::DEFAULT_CALL_DEADLINE,
+            max_queue: predictor_runtime::wasm::engine::DEFAULT_MAX_QUEUE,
         };
 
         let mut total = Vec::with_capacity(cycles);

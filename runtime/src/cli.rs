@@ -5,7 +5,7 @@ use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
 use crate::python::{Componentizer, ScriptKind};
 use crate::server::{ServeOptions, serve};
-use crate::wasm::engine::{DEFAULT_CALL_DEADLINE, EngineLimits};
+use crate::wasm::engine::{DEFAULT_CALL_DEADLINE, DEFAULT_MAX_QUEUE, EngineLimits};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// answered 504.
     #[arg(long, env = "PREDICTOR_CALL_DEADLINE_MS", default_value_t = DEFAULT_CALL_DEADLINE.as_millis() as u64)]
     pub call_deadline_ms: u64,
+    /// Requests a deployment lets wait for a busy instance; past it they are answered 503
+    /// with Retry-After at once.
+    #[arg(long, env = "PREDICTOR_MAX_QUEUE", default_value_t = DEFAULT_MAX_QUEUE)]
+    pub max_queue: usize,
 }
 
 #[derive(Args, Debug)]
@@ -141,6 +145,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 max_body_bytes: a.max_body_bytes,
                 componentize_py: a.componentize_py,
                 call_deadline: std::time::Duration::from_millis(a.call_deadline_ms),
+                max_queue: a.max_queue,
             })
             .await
         }

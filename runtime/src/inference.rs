@@ -15,6 +15,7 @@ use crate::native::ModelError;
 use crate::predictor::Predictor;
 use crate::tensor::{Tensor, json as tensor_json};
 use crate::wasm::component::GuestError;
+use crate::wasm::pool::PoolError;
 use crate::wasm::transformer::Stage;
 use bytes::Bytes;
 use serde_json::Value;
@@ -55,6 +56,9 @@ pub enum InferenceError {
     /// The guest trapped; its instance was discarded.
     #[error("deployment {deployment:?}: {message}")]
     Trapped { deployment: String, message: String },
+    /// Every instance is busy and the queue is full: come back shortly (503, Retry-After).
+    #[error("deployment {deployment:?}: {message}")]
+    Overloaded { deployment: String, message: String },
     /// The call ran past its deadline and was stopped.
     #[error("deployment {deployment:?}: {message}")]
     Timeout { deployment: String, message: String },
@@ -156,6 +160,10 @@ fn stage_error(deployment: &str, stage: &str, e: GuestError) -> InferenceError {
     let deployment = deployment.to_string();
     match e {
         GuestError::BadInput(m) => InferenceError::BadRequest(m),
+        GuestError::Pool(PoolError::QueueFull { .. }) => InferenceError::Overloaded {
+            deployment,
+            message: format!("the {stage} is overloaded: {e}; retry shortly"),
+        },
         GuestError::Timeout(_) => InferenceError::Timeout {
             deployment,
             message: format!("the {stage} {e}"),

@@ -23,6 +23,8 @@ pub struct ServeOptions {
     pub componentize_py: Option<PathBuf>,
     /// How long one guest call may run before it is stopped (answered 504).
     pub call_deadline: std::time::Duration,
+    /// Requests a deployment lets wait for a busy instance; past it, 503 with Retry-After.
+    pub max_queue: usize,
 }
 
 /// A server bound and serving in the background.
@@ -52,6 +54,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         &options.data_dir,
         &EngineLimits {
             call_deadline: options.call_deadline,
+            max_queue: options.max_queue,
             ..EngineLimits::default()
         },
         options.componentize_py.clone(),

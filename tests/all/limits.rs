@@ -1,11 +1,14 @@
 //! What an instance may take: a call past its deadline is stopped (504) at the next epoch
-//! tick while the health endpoint and other deployments keep answering; memory past the
-//! limit is its own error; unbounded recursion is a trap. After each, the next request on
-//! the same deployment succeeds on a fresh instance.
+//! tick while the health endpoint and other deployments keep answering; requests past the
+//! queue bound are refused at once (503, Retry-After); memory past the limit is its own
+//! error; unbounded recursion is a trap. After each, the next request on the same
+//! deployment succeeds on a fresh instance.
 
+use predictor_runtime::predictor::Predictor;
 use predictor_runtime::server::{ServeOptions, start};
 use predictor_tests::{DeploymentDir, guests, shared_data_dir};
 use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_millis(300);
@@ -33,6 +36,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         max_body_bytes: 1 << 20,
         componentize_py: None,
         call_deadline: DEADLINE,
+        max_queue: 2,
     })
     .await
     .unwrap();
@@ -65,10 +69,51 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // They were answered while the guest still spun, not after it was stopped.
     assert!(
-        started.elapsed() < Duration::from_millis(150),
-        "other requests waited {:?} behind a spinning guest",
+        !spin.is_finished(),
+        "other requests waited {:?}, until the spinning guest was stopped",
         started.elapsed()
+    );
+    // The instance is busy: two requests may wait for it (max_queue 2), a third is refused
+    // at once with Retry-After, and the waiting ones are served once the spin is stopped.
+    let queued: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url) = (client.clone(), hog_url.clone());
+            tokio::spawn(async move { post(&client, &url, json!({"instances": ["count"]})).await })
+        })
+        .collect();
+    let waiting = || {
+        let deployment = server.registry.get("hog").unwrap();
+        let Ok(Predictor::Component(c)) = deployment.predictor() else {
+            panic!("hog is a running component")
+        };
+        c.pool().stats.waiting.load(Ordering::Relaxed)
+    };
+    while waiting() < 2 {
+        assert!(!spin.is_finished(), "the queued requests never waited");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let started = Instant::now();
+    let refused = client
+        .post(&hog_url)
+        .json(&json!({"instances": ["count"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains(
+            "the predictor is overloaded: all 1 instance(s) are busy and 2 requests are waiting"
+        ),
+        "{body}"
     );
     let (status, body, took) = spin.await.unwrap();
     assert_eq!(status, 504, "{body}");
@@ -80,9 +125,13 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         "{body}"
     );
     assert!(
-        took >= DEADLINE && took < DEADLINE + Duration::from_millis(200),
+        took >= DEADLINE && took < DEADLINE + Duration::from_millis(300),
         "{took:?}"
     );
+    for q in queued {
+        let (status, body, _) = q.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
 
     // Memory past the limit: its own error, not a generic trap.
     let (status, body, _) = post(&client, &hog_url, json!({"instances": ["alloc"]})).await;

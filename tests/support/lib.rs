@@ -118,6 +118,7 @@ impl TestServer {
             max_body_bytes,
             componentize_py: None,
             call_deadline: predictor_runtime::wasm::engine::DEFAULT_CALL_DEADLINE,
+            max_queue: predictor_runtime::wasm::engine::DEFAULT_MAX_QUEUE,
         };
         let server = start(&options).await.expect("server starts");
         let base = format!("http://{}", server.addr);

@@ -64,6 +64,8 @@ pub enum DeployError {
 pub struct Loader {
     /// How long one guest call may run (every pool's deadline).
     call_deadline: Duration,
+    /// Requests a stage lets wait for a busy instance.
+    max_queue: usize,
     linker: Linker<InstanceState>,
     cache: CompileCache,
     componentizer: Componentizer,
@@ -91,6 +93,7 @@ impl Loader {
         let componentizer = Componentizer::new(componentize_py, &data_dir.join("python"));
         Ok(Arc::new(Loader {
             call_deadline: limits.call_deadline,
+            max_queue: limits.max_queue,
             linker,
             cache,
             componentizer,
@@ -219,6 +222,7 @@ impl Loader {
                     max_instances: config.max_instances() as usize,
                     memory_limit_bytes: (config.resources.limits.memory as usize) << 20,
                     call_deadline: self.call_deadline,
+                    max_queue: self.max_queue,
                 };
                 let warm = config.scaling_configuration.min_instances.max(1) as usize;
                 let predictor = ComponentPredictor::start(
@@ -252,6 +256,7 @@ impl Loader {
                     max_instances: t.max_instances() as usize,
                     memory_limit_bytes: (t.resources.limits.memory as usize) << 20,
                     call_deadline: self.call_deadline,
+                    max_queue: self.max_queue,
                 };
                 let warm = t.scaling_configuration.min_instances.max(1) as usize;
                 let transformer = ComponentTransformer::start(

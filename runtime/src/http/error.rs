@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (overload answers).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -30,13 +33,19 @@ impl From<InferenceError> for ApiError {
         let status = match &e {
             InferenceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             InferenceError::NotFound(_) => StatusCode::NOT_FOUND,
-            InferenceError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            InferenceError::NotReady { .. } | InferenceError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             InferenceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             InferenceError::PredictorFailed { .. }
             | InferenceError::Trapped { .. }
             | InferenceError::MalformedOutput { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.to_string())
+        let retry_after = matches!(e, InferenceError::Overloaded { .. }).then_some(1);
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }
 
@@ -59,10 +68,16 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), "{}", self.message);
         }
-        (
+        let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -29,6 +29,8 @@ pub struct EngineLimits {
     /// How long one guest call (`init`, `predict`, a transformer stage) may run before it is
     /// stopped and its instance discarded.
     pub call_deadline: Duration,
+    /// Requests one deployment stage lets wait for a busy instance; past it, a fast 503.
+    pub max_queue: usize,
 }
 
 impl Default for EngineLimits {
@@ -38,9 +40,13 @@ impl Default for EngineLimits {
             max_memory_bytes: 4 << 30,
             max_wasm_stack_bytes: 1 << 20,
             call_deadline: DEFAULT_CALL_DEADLINE,
+            max_queue: DEFAULT_MAX_QUEUE,
         }
     }
 }
+
+/// The default [`EngineLimits::max_queue`].
+pub const DEFAULT_MAX_QUEUE: usize = 1024;
 
 /// The default [`EngineLimits::call_deadline`].
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(60);

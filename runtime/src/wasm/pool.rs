@@ -111,6 +111,9 @@ pub enum PoolError {
     Instantiate(String),
     #[error("init failed: {0}")]
     Init(String),
+    /// Every instance is busy and `max_queue` requests already wait for one.
+    #[error("all {instances} instance(s) are busy and {waiting} requests are waiting")]
+    QueueFull { instances: usize, waiting: usize },
 }
 
 /// Sizes of one deployment's pool.
@@ -122,6 +125,8 @@ pub struct PoolConfig {
     pub memory_limit_bytes: usize,
     /// How long one call into an instance may run.
     pub call_deadline: Duration,
+    /// Requests that may wait for a busy instance; past it they are refused at once.
+    pub max_queue: usize,
 }
 
 /// Counters of a pool, for status and metrics.
@@ -129,6 +134,19 @@ pub struct PoolConfig {
 pub struct PoolStats {
     pub created: AtomicU64,
     pub discarded: AtomicU64,
+    /// Requests waiting for an instance now.
+    pub waiting: AtomicU64,
+    /// Requests refused because the queue was full.
+    pub rejected: AtomicU64,
+}
+
+/// Counts a request as waiting until it gets an instance or gives up (is cancelled).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pub struct InstancePool<G: GuestWorld> {
@@ -166,13 +184,26 @@ impl<G: GuestWorld> InstancePool<G> {
     }
 
     /// Borrows a warm instance, creating one if none is idle; waits while every allowed
-    /// instance is busy.
+    /// instance is busy, unless `max_queue` requests already wait (then refuses at once).
     pub async fn acquire(&self) -> Result<Lease<'_, G>, PoolError> {
-        let permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the pool's semaphore is never closed");
+        let permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let before = self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+                let _waiting = Waiting(&self.stats.waiting);
+                if before as usize >= self.config.max_queue {
+                    self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    return Err(PoolError::QueueFull {
+                        instances: self.config.max_instances,
+                        waiting: before as usize,
+                    });
+                }
+                self.permits
+                    .acquire()
+                    .await
+                    .expect("the pool's semaphore is never closed")
+            }
+        };
         let idle = self.idle.lock().pop();
         let instance = match idle {
             Some(instance) => instance,
