@@ -4,17 +4,16 @@
 methods mirror scikit-learn's, on plain lists.
 """
 
+import array
 import os
 from dataclasses import dataclass
 
 from componentize_py_types import Err
 from wit_world.imports import models as _host
-from wit_world.imports.types import PredictError_BadInput
+from wit_world.imports.types import PredictError_BadInput, Tensor
 
 from predictor_runtime._errors import BadInput
 from predictor_runtime._tensors import _CODES, INTEGER_TYPES, Datatype, _reshape, from_tensor, to_tensor
-from wit_world.imports.types import Tensor
-import array
 
 
 class Predictions(list):
