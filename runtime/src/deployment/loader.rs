@@ -4,7 +4,7 @@
 //! Process-wide pieces (engine, linker, compile cache, componentizer) live here once.
 
 use super::artifacts::Artifacts;
-use super::config::{ConfigError, DeploymentConfig, PredictorSource};
+use super::config::{ConfigError, DeploymentConfig, PredictorSource, Resources};
 use super::log::{DEFAULT_LOG_LINES, DeploymentLog};
 use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
 use crate::native::ModelError;
@@ -218,12 +218,7 @@ impl Loader {
                         log,
                     )
                     .await?;
-                let pool = PoolConfig {
-                    max_instances: config.max_instances() as usize,
-                    memory_limit_bytes: (config.resources.limits.memory as usize) << 20,
-                    call_deadline: self.call_deadline,
-                    max_queue: self.max_queue,
-                };
+                let pool = self.pool_config(&config.resources, config.max_instances());
                 let warm = config.scaling_configuration.min_instances.max(1) as usize;
                 let predictor = ComponentPredictor::start(
                     loaded,
@@ -252,12 +247,7 @@ impl Loader {
                         log,
                     )
                     .await?;
-                let pool = PoolConfig {
-                    max_instances: t.max_instances() as usize,
-                    memory_limit_bytes: (t.resources.limits.memory as usize) << 20,
-                    call_deadline: self.call_deadline,
-                    max_queue: self.max_queue,
-                };
+                let pool = self.pool_config(&t.resources, t.max_instances());
                 let warm = t.scaling_configuration.min_instances.max(1) as usize;
                 let transformer = ComponentTransformer::start(
                     loaded,
@@ -280,6 +270,16 @@ impl Loader {
             predictor,
             transformer,
         })
+    }
+
+    /// A stage's pool: its instance count and memory limit, the server's deadline and queue.
+    fn pool_config(&self, resources: &Resources, max_instances: u32) -> PoolConfig {
+        PoolConfig {
+            max_instances: max_instances as usize,
+            memory_limit_bytes: (resources.limits.memory as usize) << 20,
+            call_deadline: self.call_deadline,
+            max_queue: self.max_queue,
+        }
     }
 
     fn sandbox(
