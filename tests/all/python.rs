@@ -460,3 +460,50 @@ class Predict(object):
     assert_eq!(body["config"], "threshold=0.5");
     server.stop().await;
 }
+
+/// A transformer in front of a predictor *component* (the Python iris script): the
+/// transformer renames the request's field and decorates the answer, each stage on its own
+/// instances, with no network hop.
+#[tokio::test]
+async fn a_transformer_script_wraps_a_component_predictor() {
+    let transformer = r#"
+class Transformer(object):
+    def preprocess(self, inputs):
+        return {"instances": inputs["flowers"]}
+
+    def postprocess(self, outputs):
+        return {"predictions": outputs["predictions"], "stage": "postprocessed"}
+"#;
+    let dir = DeploymentDir::example("python-iris", None).with_file("transformer.py", transformer);
+    let mut definition: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("deployment.json")).unwrap())
+            .unwrap();
+    definition["name"] = json!("iris-wrapped");
+    definition["transformer"] = json!({"script_file": "transformer.py"});
+    let dir = dir.with_file("deployment.json", definition.to_string());
+    let server = TestServer::start(&[&dir]).await;
+    let (status, body) = server
+        .post(
+            "/v1/models/iris-wrapped:predict",
+            &json!({"flowers": reference()["instances"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"], reference()["logreg_labels"]);
+    assert_eq!(body["stage"], "postprocessed");
+    let Ok(serving) = server.deployment("iris-wrapped").serving().map(|s| {
+        (
+            s.transformer.as_ref().map(|t| {
+                t.pool()
+                    .stats
+                    .created
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            }),
+            s.predictor.platform(),
+        )
+    }) else {
+        panic!("iris-wrapped is running")
+    };
+    assert_eq!(serving, (Some(1), "wasm_component"));
+    server.stop().await;
+}
