@@ -3,21 +3,17 @@
 //!
 //! `cold_start DATA_DIR CYCLES DEPLOYMENT_DIR...` (run by `scripts/bench.sh`). For each
 //! deployment it first reports what a first deploy costs on an empty cache (componentize
-//! for a script, compile), then per cycle: load the serialized artifact by its digest, link
-//! it, instantiate and `init` one instance, and answer the folder's `request.json`. Prints
-//! one JSON object per deployment.
+//! for a script, compile), then per cycle: scale the deployment's predictor to zero (as the
+//! autoscaler does after the retention period: instances dropped, compiled component
+//! unloaded), then time a request through the serving path: reload the serialized artifact
+//! by its digest, link it, instantiate and `init` one instance, answer the folder's
+//! `request.json`. Prints one JSON object per deployment.
 
-use predictor_runtime::deployment::artifacts::Artifacts;
-use predictor_runtime::deployment::loader::{Loader, guest_env};
-use predictor_runtime::deployment::log::DeploymentLog;
+use predictor_runtime::capacity::NodeCapacity;
+use predictor_runtime::deployment::loader::Loader;
 use predictor_runtime::predictor::Predictor;
-use predictor_runtime::wasm::bindings;
-use predictor_runtime::wasm::component::ComponentPredictor;
 use predictor_runtime::wasm::engine::EngineLimits;
-use predictor_runtime::wasm::pool::PoolConfig;
-use predictor_runtime::wasm::sandbox::SandboxSpec;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -32,59 +28,43 @@ async fn main() -> anyhow::Result<()> {
     for dir in args.map(PathBuf::from) {
         // A first deploy on an empty cache: what componentize-py and Cranelift cost.
         let fresh = tempfile::tempdir()?;
-        let loader = Loader::new(fresh.path(), &EngineLimits::default(), None)?;
+        let loader = Loader::new(
+            fresh.path(),
+            &EngineLimits::default(),
+            None,
+            NodeCapacity::detect(),
+        )?;
         let started = Instant::now();
         let first = loader.start(&dir).await?;
         let first_deploy_ms = started.elapsed().as_secs_f64() * 1e3;
         let build_log: Vec<String> = first.log.tail(20).into_iter().map(|l| l.message).collect();
         drop(first);
 
-        let loader = Loader::new(&data_dir, &EngineLimits::default(), None)?;
+        let loader = Loader::new(
+            &data_dir,
+            &EngineLimits::default(),
+            None,
+            NodeCapacity::detect(),
+        )?;
         let deployment = loader.start(&dir).await?;
         let Ok(Predictor::Component(component)) = deployment.predictor() else {
             anyhow::bail!("{}: not a running component deployment", dir.display());
         };
-        let digest = component.digest.clone();
         let request: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("request.json"))?)?;
         let instances = request["instances"].to_string();
         let config = deployment.config.clone();
-        let artifacts = Arc::new(Artifacts::open(&dir)?);
-        let log = DeploymentLog::new(&config.name, 100);
-        let pool = PoolConfig {
-            max_instances: 1,
-            memory_limit_bytes: (config.resources.limits.memory as usize) << 20,
-            call_deadline: predictor_runtime::wasm::engine::DEFAULT_CALL_DEADLINE,
-            max_queue: predictor_runtime::wasm::engine::DEFAULT_MAX_QUEUE,
-        };
+        let pool = component.pool();
 
         let mut total = Vec::with_capacity(cycles);
-        let mut load = Vec::with_capacity(cycles);
-        let mut start = Vec::with_capacity(cycles);
-        let mut answer = Vec::with_capacity(cycles);
         for _ in 0..cycles + 5 {
+            // What the autoscaler does after the retention period: no instance, and the
+            // compiled component unloaded.
+            pool.scale_to_zero();
+            assert!(pool.is_at_zero(), "the stage went to zero");
             let t0 = Instant::now();
-            let loaded = loader
-                .load_cached::<bindings::Predictor>(&digest)
-                .expect("the artifact is cached");
-            let t1 = Instant::now();
-            let sandbox = SandboxSpec {
-                artifact_root: artifacts.root().to_path_buf(),
-                env: guest_env(&config),
-                log: Arc::clone(&log),
-            };
-            let predictor =
-                ComponentPredictor::start(loaded, sandbox, Arc::clone(&artifacts), pool.clone(), 1)
-                    .await?;
-            let t2 = Instant::now();
-            std::hint::black_box(predictor.predict_json(&instances).await?);
-            let t3 = Instant::now();
-            drop(predictor);
-            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-            total.push(ms(t0, t3));
-            load.push(ms(t0, t1));
-            start.push(ms(t1, t2));
-            answer.push(ms(t2, t3));
+            std::hint::black_box(component.predict_json(&instances).await?);
+            total.push(t0.elapsed().as_secs_f64() * 1e3);
         }
         let summary = |v: &mut Vec<f64>| {
             v.drain(..5); // warm-up cycles: first page faults of the artifact file
@@ -99,9 +79,6 @@ async fn main() -> anyhow::Result<()> {
                 "first_deploy_ms": first_deploy_ms,
                 "first_deploy_log": build_log,
                 "cold_start": summary(&mut total),
-                "load_artifact": summary(&mut load),
-                "instantiate_and_init": summary(&mut start),
-                "first_answer": summary(&mut answer),
             })
         );
     }

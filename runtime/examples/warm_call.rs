@@ -17,7 +17,12 @@ async fn main() -> anyhow::Result<()> {
     let calls: usize = args.next().expect("CALLS").parse()?;
     // Concurrent callers (as many requests in flight as a server would have).
     let tasks_per_batch: usize = std::env::var("CONCURRENCY").map_or(Ok(1), |c| c.parse())?;
-    let loader = Loader::new(&data_dir, &EngineLimits::default(), None)?;
+    let loader = Loader::new(
+        &data_dir,
+        &EngineLimits::default(),
+        None,
+        predictor_runtime::capacity::NodeCapacity::detect(),
+    )?;
     for dir in args.map(PathBuf::from) {
         let deployment = loader.start(&dir).await?;
         let Ok(Predictor::Component(_)) = deployment.predictor() else {

@@ -1,11 +1,14 @@
 //! The `predictor` command line: arguments parsed cheaply first (every flag also an env
 //! var), then dispatched.
 
+use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
 use crate::python::{Componentizer, ScriptKind};
 use crate::server::{ServeOptions, serve};
-use crate::wasm::engine::{DEFAULT_CALL_DEADLINE, DEFAULT_MAX_QUEUE, EngineLimits};
+use crate::wasm::engine::{
+    DEFAULT_CALL_DEADLINE, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_QUEUE, EngineLimits,
+};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -63,6 +66,16 @@ pub struct ServeArgs {
     /// with Retry-After at once.
     #[arg(long, env = "PREDICTOR_MAX_QUEUE", default_value_t = DEFAULT_MAX_QUEUE)]
     pub max_queue: usize,
+    /// Largest answer one guest call may hand the host, in bytes (predictions JSON, tensor
+    /// data, a transformed body); a larger one is answered 500 and its instance stopped.
+    #[arg(long, env = "PREDICTOR_MAX_OUTPUT_BYTES", default_value_t = DEFAULT_MAX_OUTPUT_BYTES)]
+    pub max_output_bytes: usize,
+    /// Cores deployments may reserve with `resources.requests` (default: this machine's).
+    #[arg(long, env = "PREDICTOR_NODE_CORES")]
+    pub node_cores: Option<f64>,
+    /// Memory deployments may reserve, in MB (default: this machine's).
+    #[arg(long, env = "PREDICTOR_NODE_MEMORY_MB")]
+    pub node_memory_mb: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -146,12 +159,25 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 componentize_py: a.componentize_py,
                 call_deadline: std::time::Duration::from_millis(a.call_deadline_ms),
                 max_queue: a.max_queue,
+                max_output_bytes: a.max_output_bytes,
+                node: {
+                    let detected = NodeCapacity::detect();
+                    NodeCapacity {
+                        cores: a.node_cores.unwrap_or(detected.cores),
+                        memory_mb: a.node_memory_mb.unwrap_or(detected.memory_mb),
+                    }
+                },
             })
             .await
         }
         Command::Build(a) => build(a).await,
         Command::Check(a) => {
-            let loader = Loader::new(&a.data_dir, &EngineLimits::default(), a.componentize_py)?;
+            let loader = Loader::new(
+                &a.data_dir,
+                &EngineLimits::default(),
+                a.componentize_py,
+                NodeCapacity::detect(),
+            )?;
             let report = loader.check(&a.dir).await?;
             for w in &report.warnings {
                 println!("warning: {w}");

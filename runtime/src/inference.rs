@@ -172,10 +172,12 @@ fn stage_error(deployment: &str, stage: &str, e: GuestError) -> InferenceError {
             deployment,
             message: format!("the {stage} {e}"),
         },
-        GuestError::Malformed(_) => InferenceError::MalformedOutput {
-            deployment,
-            message: format!("the {stage} {e}"),
-        },
+        GuestError::Malformed(_) | GuestError::OutputTooLarge { .. } => {
+            InferenceError::MalformedOutput {
+                deployment,
+                message: format!("the {stage} {e}"),
+            }
+        }
         GuestError::Failed(_) | GuestError::Pool(_) => InferenceError::PredictorFailed {
             deployment,
             message: format!("the {stage} {e}"),

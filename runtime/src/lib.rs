@@ -28,6 +28,9 @@
 //! - [`predictor`]: what answers a deployment (component or graph).
 //! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
 //! - [`wasm`]: engine, compile cache, bindings, sandbox, host imports, instance pools.
+//! - [`scaling`]: the autoscaler (Knative's algorithm) deciding how many instances stay warm.
+//! - [`capacity`]: what the node has, and what deployments' `requests` reserved of it.
+//! - [`metrics`]: the series on `/metrics`.
 //! - [`python`]: Python scripts (and the embedded Python SDK) componentized, with a cache.
 //! - [`native`]: ONNX graphs with tract, and tensor conversion to and from tract.
 //! - [`tensor`]: the one tensor representation, and its JSON forms.
@@ -36,16 +39,20 @@
 //!
 //! Process: the wasmtime `Engine`, the `Linker`, the compile cache (`deployment::loader`).
 //! Deployment: its compiled component (`InstancePre`), instance pool, artifacts, native
-//! models and log. Instance: a `Store` with its WASI context and resource table.
+//! models and log. Instance: a `Store` with its WASI context and resource table. A stage
+//! scaled to zero keeps only its definition and the digest of its compiled component.
 
+pub mod capacity;
 pub mod cli;
 pub mod deployment;
 pub mod http;
 pub mod inference;
+pub mod metrics;
 pub mod native;
 pub mod predictor;
 pub mod protocol;
 pub mod python;
+pub mod scaling;
 pub mod server;
 pub mod tensor;
 pub mod wasm;

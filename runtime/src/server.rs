@@ -1,6 +1,7 @@
 //! `predictor serve`: build the process-wide state, start the given deployments, bind, print
 //! where each one answers, serve until Ctrl-C/SIGTERM, then drain in-flight requests.
 
+use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::deployment::registry::Registry;
 use crate::http::{AppState, app};
@@ -25,6 +26,28 @@ pub struct ServeOptions {
     pub call_deadline: std::time::Duration,
     /// Requests a deployment lets wait for a busy instance; past it, 503 with Retry-After.
     pub max_queue: usize,
+    /// Largest answer one guest call may hand the host.
+    pub max_output_bytes: usize,
+    /// What deployments may reserve with `resources.requests`.
+    pub node: NodeCapacity,
+}
+
+impl Default for ServeOptions {
+    /// Loopback on an ephemeral port, `.data`, nothing deployed, the default limits.
+    fn default() -> Self {
+        let limits = EngineLimits::default();
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: PathBuf::from(".data"),
+            deploy: Vec::new(),
+            max_body_bytes: crate::http::DEFAULT_MAX_BODY_BYTES,
+            componentize_py: None,
+            call_deadline: limits.call_deadline,
+            max_queue: limits.max_queue,
+            max_output_bytes: limits.max_output_bytes,
+            node: NodeCapacity::detect(),
+        }
+    }
 }
 
 /// A server bound and serving in the background.
@@ -33,6 +56,7 @@ pub struct RunningServer {
     pub registry: Arc<Registry>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    autoscaler: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -42,6 +66,7 @@ impl RunningServer {
             let _ = tx.send(());
         }
         (&mut self.task).await??;
+        self.autoscaler.abort();
         Ok(())
     }
 }
@@ -55,9 +80,11 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         &EngineLimits {
             call_deadline: options.call_deadline,
             max_queue: options.max_queue,
+            max_output_bytes: options.max_output_bytes,
             ..EngineLimits::default()
         },
         options.componentize_py.clone(),
+        options.node,
     )?;
     let registry = Arc::new(Registry::default());
     for dir in &options.deploy {
@@ -82,6 +109,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let router = app(
         AppState {
             registry: Arc::clone(&registry),
+            metrics: Arc::clone(loader.metrics()),
         },
         options.max_body_bytes,
     );
@@ -97,11 +125,13 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
             })
             .await
     });
+    let autoscaler = crate::deployment::autoscale::spawn(Arc::downgrade(&registry));
     Ok(RunningServer {
         addr,
         registry,
         shutdown: Some(tx),
         task,
+        autoscaler,
     })
 }
 

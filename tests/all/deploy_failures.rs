@@ -115,9 +115,7 @@ async fn an_unreadable_definition_stops_the_server_from_starting() {
         data_dir: predictor_tests::shared_data_dir(),
         deploy: vec![bad.path().to_path_buf()],
         max_body_bytes: 1024,
-        componentize_py: None,
-        call_deadline: predictor_runtime::wasm::engine::DEFAULT_CALL_DEADLINE,
-        max_queue: predictor_runtime::wasm::engine::DEFAULT_MAX_QUEUE,
+        ..Default::default()
     };
     let err = predictor_runtime::server::start(&options)
         .await

@@ -8,7 +8,6 @@ use predictor_runtime::predictor::Predictor;
 use predictor_runtime::server::{ServeOptions, start};
 use predictor_tests::{DeploymentDir, guests, shared_data_dir};
 use serde_json::{Value, json};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_millis(300);
@@ -37,6 +36,8 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         componentize_py: None,
         call_deadline: DEADLINE,
         max_queue: 2,
+        max_output_bytes: 1 << 20,
+        ..ServeOptions::default()
     })
     .await
     .unwrap();
@@ -47,6 +48,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
 
     let (status, body, _) = post(&client, &hog_url, json!({"instances": ["count"]})).await;
     assert_eq!((status, calls(&body)), (200, Some(1)), "{body}");
+    let rss_before = resident_mib();
 
     // A guest spinning forever: answered 504 just past the deadline, while the health
     // endpoint and another deployment answer promptly.
@@ -88,7 +90,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         let Ok(Predictor::Component(c)) = deployment.predictor() else {
             panic!("hog is a running component")
         };
-        c.pool().stats.waiting.load(Ordering::Relaxed)
+        c.pool().metrics.queue_depth.get()
     };
     while waiting() < 2 {
         assert!(!spin.is_finished(), "the queued requests never waited");
@@ -152,6 +154,18 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         "{body}"
     );
 
+    // An answer larger than a call may carry (4 MiB against a 1 MiB bound): refused, and
+    // the instance that grew to build it is dropped.
+    let (status, body, _) = post(&client, &hog_url, json!({"instances": ["output", 4]})).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("the predictor returned 4194306 bytes, more than the limit of 1048576 bytes"),
+        "{body}"
+    );
+
     // Each time the instance was discarded: the next request is served by a fresh one.
     let (status, body, _) = post(&client, &hog_url, json!({"instances": ["count"]})).await;
     assert_eq!((status, calls(&body)), (200, Some(1)), "{body}");
@@ -159,10 +173,39 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
     let Ok(predictor_runtime::predictor::Predictor::Component(c)) = deployment.predictor() else {
         panic!("hog is a running component")
     };
-    let stats = &c.pool().stats;
-    assert_eq!(
-        stats.discarded.load(std::sync::atomic::Ordering::Relaxed),
-        3
+    assert_eq!(c.pool().metrics.instances_stopped.get(), 4);
+    assert_eq!(c.pool().metrics.instances.get(), 1);
+    // What the hostile guests took (a 64 MiB heap, a 4 MiB answer and its copies) went back:
+    // stopped instances' memories are decommitted, refused answers freed.
+    let rss_after = resident_mib();
+    assert!(
+        rss_after < rss_before + 24.0,
+        "resident memory grew from {rss_before:.1} to {rss_after:.1} MiB"
     );
+
+    // The operator sees each limit hit, by limit, on /metrics.
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for limit in ["deadline", "memory", "stack", "output", "queue"] {
+        let series = format!(
+            "predictor_limit_hits_total{{deployment=\"hog\",component=\"predictor\",limit=\"{limit}\"}} 1"
+        );
+        assert!(metrics.contains(&series), "{series} not in:\n{metrics}");
+    }
     server.stop().await.unwrap();
+}
+
+/// This process's resident memory (the server runs in it; nextest gives each test its own
+/// process), in MiB.
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
 }

@@ -13,3 +13,4 @@ mod protocol_v1;
 mod protocol_v2;
 mod python;
 mod sandbox;
+mod scaling;

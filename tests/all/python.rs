@@ -493,12 +493,9 @@ class Transformer(object):
     assert_eq!(body["stage"], "postprocessed");
     let Ok(serving) = server.deployment("iris-wrapped").serving().map(|s| {
         (
-            s.transformer.as_ref().map(|t| {
-                t.pool()
-                    .stats
-                    .created
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            }),
+            s.transformer
+                .as_ref()
+                .map(|t| t.pool().metrics.instances.get()),
             s.predictor.platform(),
         )
     }) else {

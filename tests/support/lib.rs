@@ -116,9 +116,7 @@ impl TestServer {
             data_dir,
             deploy: dirs.iter().map(|d| d.path().to_path_buf()).collect(),
             max_body_bytes,
-            componentize_py: None,
-            call_deadline: predictor_runtime::wasm::engine::DEFAULT_CALL_DEADLINE,
-            max_queue: predictor_runtime::wasm::engine::DEFAULT_MAX_QUEUE,
+            ..ServeOptions::default()
         };
         let server = start(&options).await.expect("server starts");
         let base = format!("http://{}", server.addr);

@@ -4,21 +4,26 @@
 //! Process-wide pieces (engine, linker, compile cache, componentizer) live here once.
 
 use super::artifacts::Artifacts;
-use super::config::{ConfigError, DeploymentConfig, PredictorSource, Resources};
+use super::config::{
+    ConfigError, DeploymentConfig, PredictorSource, Resources, ScalingConfiguration,
+};
 use super::log::{DEFAULT_LOG_LINES, DeploymentLog};
 use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
+use crate::capacity::{Capacity, NodeCapacity, Reservation};
+use crate::metrics::{Component, Metrics};
 use crate::native::ModelError;
 use crate::predictor::Predictor;
 use crate::python::{BuildError, Componentizer, ScriptKind};
+use crate::scaling::ScalingPolicy;
 use crate::wasm;
 use crate::wasm::compile_cache::{CacheOutcome, CompileCache};
 use crate::wasm::component::{self, ComponentPredictor, GuestError, LoadError, LoadedComponent};
 use crate::wasm::engine::{EngineLimits, build_engine};
 use crate::wasm::host::InstanceState;
-use crate::wasm::pool::GuestWorld;
-use crate::wasm::pool::PoolConfig;
+use crate::wasm::pool::{PoolConfig, Reload};
 use crate::wasm::sandbox::{GUEST_ARTIFACT_DIR, SandboxSpec};
 use crate::wasm::transformer::ComponentTransformer;
+use crate::wasm::world::GuestWorld;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +63,8 @@ pub enum DeployError {
     Transformer(GuestError),
     #[error("{0}")]
     Unsupported(String),
+    #[error(transparent)]
+    Capacity(#[from] crate::capacity::CapacityError),
 }
 
 /// The process-wide state deployments are built with.
@@ -66,6 +73,10 @@ pub struct Loader {
     call_deadline: Duration,
     /// Requests a stage lets wait for a busy instance.
     max_queue: usize,
+    /// Largest answer a guest may hand the host.
+    max_output_bytes: usize,
+    capacity: Capacity,
+    metrics: Arc<Metrics>,
     linker: Linker<InstanceState>,
     cache: CompileCache,
     componentizer: Componentizer,
@@ -81,11 +92,13 @@ pub struct CheckReport {
 impl Loader {
     /// Builds the engine and linker. Compiled components are cached under
     /// `data_dir/compiled`, componentized scripts under `data_dir/python`; `componentize_py`
-    /// overrides where componentize-py is looked for.
+    /// overrides where componentize-py is looked for; `node` is what deployments may
+    /// reserve.
     pub fn new(
         data_dir: &Path,
         limits: &EngineLimits,
         componentize_py: Option<PathBuf>,
+        node: NodeCapacity,
     ) -> anyhow::Result<Arc<Loader>> {
         let engine = build_engine(limits)?;
         let linker = component::linker(&engine)?;
@@ -94,6 +107,9 @@ impl Loader {
         Ok(Arc::new(Loader {
             call_deadline: limits.call_deadline,
             max_queue: limits.max_queue,
+            max_output_bytes: limits.max_output_bytes,
+            capacity: Capacity::new(node),
+            metrics: Arc::new(Metrics::default()),
             linker,
             cache,
             componentizer,
@@ -110,6 +126,22 @@ impl Loader {
             digest: digest.to_string(),
             cache: CacheOutcome::Hit,
         })
+    }
+
+    /// The series every stage this loader starts reports to.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The node's capacity and the reservations held against it.
+    pub fn capacity(&self) -> &Capacity {
+        &self.capacity
+    }
+
+    /// How a stage at zero reloads component `digest`, linked as world `G`.
+    fn reload<G: GuestWorld>(self: &Arc<Self>, digest: &str) -> Reload<G> {
+        let (loader, digest) = (Arc::clone(self), digest.to_string());
+        Arc::new(move || loader.load_cached::<G>(&digest).map(|l| l.pre))
     }
 
     /// Componentizes Python scripts (`predictor build`, and `script_file` deployments).
@@ -141,9 +173,20 @@ impl Loader {
         for w in &warnings {
             log.warn(w.clone());
         }
-        let status = match self.start_predictor(&config, dir, &log).await {
+        self.metrics.forget(&config.name);
+        let started = match self
+            .capacity
+            .reserve(&config.name, Reservation::of(&config))
+        {
+            Ok(()) => self.start_predictor(&config, dir, &log).await,
+            Err(e) => Err(e.into()),
+        };
+        let status = match started {
             Ok(serving) => DeploymentStatus::Running(serving),
             Err(e) => {
+                if !matches!(e, DeployError::Capacity(_)) {
+                    self.capacity.release(&config.name);
+                }
                 log.error(format!("failed to start: {e}"));
                 DeploymentStatus::Failed(e.to_string())
             }
@@ -218,21 +261,22 @@ impl Loader {
                         log,
                     )
                     .await?;
-                let pool = self.pool_config(&config.resources, config.max_instances());
-                let warm = config.scaling_configuration.min_instances.max(1) as usize;
+                let pool = self.pool_config(
+                    &config.resources,
+                    &config.scaling_configuration,
+                    config.max_instances(),
+                );
+                log.info(scaling_summary("", &pool, config.resources.limits.memory));
+                let reload = self.reload::<wasm::bindings::Predictor>(&loaded.digest);
                 let predictor = ComponentPredictor::start(
                     loaded,
+                    Some(reload),
                     self.sandbox(config, &artifacts, log),
                     Arc::clone(&artifacts),
                     pool,
-                    warm,
+                    self.metrics.stage(&config.name, Component::predictor),
                 )
                 .await?;
-                log.info(format!(
-                    "running: {warm} warm instance(s), up to {} at once, {} MiB memory each",
-                    config.max_instances(),
-                    config.resources.limits.memory
-                ));
                 Predictor::Component(Box::new(predictor))
             }
         };
@@ -247,22 +291,24 @@ impl Loader {
                         log,
                     )
                     .await?;
-                let pool = self.pool_config(&t.resources, t.max_instances());
-                let warm = t.scaling_configuration.min_instances.max(1) as usize;
+                let pool =
+                    self.pool_config(&t.resources, &t.scaling_configuration, t.max_instances());
+                log.info(scaling_summary(
+                    "transformer ",
+                    &pool,
+                    t.resources.limits.memory,
+                ));
+                let reload = self.reload::<wasm::bindings::Transformer>(&loaded.digest);
                 let transformer = ComponentTransformer::start(
                     loaded,
+                    Some(reload),
                     self.sandbox(config, &artifacts, log),
                     artifacts,
                     pool,
-                    warm,
+                    self.metrics.stage(&config.name, Component::transformer),
                 )
                 .await
                 .map_err(DeployError::Transformer)?;
-                log.info(format!(
-                    "transformer running: {warm} warm instance(s), up to {} at once, {} MiB memory each",
-                    t.max_instances(),
-                    t.resources.limits.memory
-                ));
                 Some(Box::new(transformer))
             }
         };
@@ -272,13 +318,20 @@ impl Loader {
         })
     }
 
-    /// A stage's pool: its instance count and memory limit, the server's deadline and queue.
-    fn pool_config(&self, resources: &Resources, max_instances: u32) -> PoolConfig {
+    /// A stage's pool: its scaling and memory limit, the server's deadline, queue and
+    /// output bound.
+    fn pool_config(
+        &self,
+        resources: &Resources,
+        scaling: &ScalingConfiguration,
+        max_instances: u32,
+    ) -> PoolConfig {
         PoolConfig {
-            max_instances: max_instances as usize,
             memory_limit_bytes: (resources.limits.memory as usize) << 20,
             call_deadline: self.call_deadline,
             max_queue: self.max_queue,
+            max_output_bytes: self.max_output_bytes,
+            scaling: ScalingPolicy::new(scaling, max_instances),
         }
     }
 
@@ -374,6 +427,25 @@ impl Loader {
         ));
         Ok(loaded)
     }
+}
+
+/// One log line on how a stage scales.
+fn scaling_summary(stage: &str, pool: &PoolConfig, memory_mb: u64) -> String {
+    let s = &pool.scaling;
+    let floor = match s.min_instances {
+        0 => format!(
+            "scales to zero after {} s without requests",
+            s.retention.as_secs()
+        ),
+        n => format!("keeps {n} warm"),
+    };
+    format!(
+        "{stage}instances: {floor}, up to {} at once ({:?} target {} per instance, stable window {} s), {memory_mb} MiB memory each",
+        s.max_instances,
+        s.metric,
+        s.target,
+        s.stable_window.as_secs()
+    )
 }
 
 /// The environment a guest sees: Hopsworks' variables, then the deployment's `env_vars`.

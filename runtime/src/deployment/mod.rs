@@ -1,8 +1,10 @@
 //! Deployments: a folder with `deployment.json` beside its artifact files ([`config`]),
 //! opened through capabilities ([`artifacts`]), started by the [`loader`] into a
-//! [`Deployment`] with its own [`log`], and kept by name in the [`registry`].
+//! [`Deployment`] with its own [`log`], kept by name in the [`registry`] and scaled by the
+//! [`autoscale`] loop.
 
 pub mod artifacts;
+pub mod autoscale;
 pub mod config;
 pub mod loader;
 pub mod log;
@@ -64,11 +66,33 @@ impl Deployment {
         self.serving().ok().and_then(|s| s.transformer.as_deref())
     }
 
-    /// A V2-style state name.
+    /// A V2-style state name. A deployment at zero is ready: it answers after a cold start
+    /// of milliseconds.
     pub fn state(&self) -> &'static str {
         match self.status {
             DeploymentStatus::Running(_) => "READY",
             DeploymentStatus::Failed(_) => "UNAVAILABLE",
+        }
+    }
+
+    /// The Hopsworks state: `Running`; `Idle` when every component stage is scaled to
+    /// zero; `Failed`.
+    pub fn lifecycle_state(&self) -> &'static str {
+        let Ok(serving) = self.serving() else {
+            return "Failed";
+        };
+        let predictor_idle = match &serving.predictor {
+            Predictor::Component(c) => c.pool().is_at_zero(),
+            Predictor::Native(_) => false,
+        };
+        let transformer_idle = serving
+            .transformer
+            .as_ref()
+            .is_none_or(|t| t.pool().is_at_zero());
+        if predictor_idle && transformer_idle {
+            "Idle"
+        } else {
+            "Running"
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Protocol ([`v2`]) routes, a request id on every request and response (`x-request-id`,
 //! taken from the client or made), a span per request, a body-size limit, and
 //! `{"error": "..."}` answers for every failure ([`error`]), including unknown routes and
-//! handler panics.
+//! handler panics; `/metrics` for Prometheus.
 
 pub mod error;
 pub mod request_context;
@@ -28,6 +28,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The router, without a socket (tests can drive it directly).
@@ -56,6 +57,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
             post(v2::infer),
         )
         .route("/v2/repository/index", post(v2::repository_index))
+        .route("/metrics", get(metrics))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -68,6 +70,16 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
             .into_response()
         }))
         .layer(axum::middleware::from_fn(request_context::request_context))
+}
+
+/// Prometheus/OpenMetrics exposition of every deployment's series.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let mut response = Response::new(Body::from(state.metrics.encode()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    response
 }
 
 async fn unknown_route(req: Request<Body>) -> ApiError {

@@ -1,12 +1,14 @@
 //! A component deployed (the predictor's stage; `transformer` holds the other): compiled (or loaded from the cache), linked against WASI
 //! and our imports into an `InstancePre` once, then served from its instance pool.
 
-use super::bindings::{PredictError, Predictor};
+use super::bindings::{PredictError, Predictor, WitTensor};
 use super::compile_cache::{CacheOutcome, CompileCache, ComponentError};
 use super::host::{InstanceState, spec_from_wit, tensor_from_wit, tensor_to_wit};
-use super::pool::{GuestWorld, InstancePool, Lease, PoolConfig, PoolError};
+use super::pool::{InstancePool, Lease, PoolConfig, PoolError, Reload};
 use super::sandbox::SandboxSpec;
+use super::world::GuestWorld;
 use crate::deployment::artifacts::Artifacts;
+use crate::metrics::StageMetrics;
 use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
 use tokio::time::{error::Elapsed, timeout};
@@ -35,6 +37,11 @@ pub enum GuestError {
     /// The guest answered with something that is not what the interface promises.
     #[error("returned malformed output: {0}")]
     Malformed(String),
+    /// The guest's answer is larger than a call may carry; the instance is gone.
+    #[error(
+        "returned {size} bytes, more than the limit of {limit} bytes; its instance was stopped"
+    )]
+    OutputTooLarge { size: usize, limit: usize },
     /// No instance could be created.
     #[error("{0}")]
     Pool(#[from] PoolError),
@@ -100,12 +107,15 @@ impl ComponentPredictor {
     /// signature; an error here means the deployment failed to start.
     pub async fn start(
         loaded: LoadedComponent<Predictor>,
+        reload: Option<Reload<Predictor>>,
         sandbox: SandboxSpec,
         artifacts: Arc<Artifacts>,
         config: PoolConfig,
-        warm_instances: usize,
+        metrics: StageMetrics,
     ) -> Result<ComponentPredictor, GuestError> {
-        let pool = InstancePool::<Predictor>::new(loaded.pre, sandbox, artifacts, config);
+        let warm_instances = config.scaling.min_instances.max(1);
+        let pool =
+            InstancePool::<Predictor>::new(loaded.pre, reload, sandbox, artifacts, config, metrics);
         let mut lease = pool.acquire().await?;
         let instance = lease.instance();
         let signature = instance
@@ -151,7 +161,7 @@ impl ComponentPredictor {
             .predictor_runtime_predict()
             .call_predict(&mut instance.store, instances);
         let result = timeout(deadline, call).await;
-        let answer = finish(lease, result)?;
+        let answer = finish(lease, result, |a: &String| a.len())?;
         serde_json::value::RawValue::from_string(answer)
             .map_err(|e| GuestError::Malformed(format!("predictions are not valid JSON: {e}")))
     }
@@ -167,7 +177,9 @@ impl ComponentPredictor {
             .predictor_runtime_predict()
             .call_predict_tensors(&mut instance.store, &inputs);
         let result = timeout(deadline, call).await;
-        let outputs = finish(lease, result)?;
+        let outputs = finish(lease, result, |outputs: &Vec<WitTensor>| {
+            outputs.iter().map(|t| t.data.len()).sum()
+        })?;
         outputs
             .into_iter()
             .map(|t| {
@@ -177,21 +189,37 @@ impl ComponentPredictor {
     }
 }
 
-/// Returns the instance to the pool unless the call trapped, and maps the guest's answer.
+/// Returns the instance to the pool unless the call trapped or answered more than a call
+/// may carry (`size` measures an answer), and maps the guest's answer. Limit hits are
+/// counted in the stage's metrics.
 pub(super) fn finish<G: GuestWorld, T>(
     mut lease: Lease<'_, G>,
     result: Result<wasmtime::Result<Result<T, PredictError>>, Elapsed>,
+    size: impl FnOnce(&T) -> usize,
 ) -> Result<T, GuestError> {
-    let deadline = lease.pool().call_deadline();
+    let pool = lease.pool();
+    let metrics = &pool.metrics;
     let Ok(result) = result else {
         // Stopped mid-call: the instance's state is unknown, it is not reused.
         drop(lease);
-        return Err(GuestError::Timeout(deadline));
+        metrics.deadline.inc();
+        return Err(GuestError::Timeout(pool.call_deadline()));
     };
     match result {
-        Ok(answer) => {
+        Ok(Ok(answer)) => {
+            let (size, limit) = (size(&answer), pool.config().max_output_bytes);
+            if size > limit {
+                // Its memory grew to hold the answer: drop it rather than keep that.
+                drop(lease);
+                metrics.output.inc();
+                return Err(GuestError::OutputTooLarge { size, limit });
+            }
             lease.release();
-            answer.map_err(|e| match e {
+            Ok(answer)
+        }
+        Ok(Err(e)) => {
+            lease.release();
+            Err(match e {
                 PredictError::BadInput(m) => GuestError::BadInput(m),
                 PredictError::Internal(m) => GuestError::Failed(m),
             })
@@ -200,10 +228,16 @@ pub(super) fn finish<G: GuestWorld, T>(
             let memory = lease.instance().store.data().limits.memory_limit_hit();
             drop(lease);
             if let Some(mib) = memory {
+                metrics.memory.inc();
                 return Err(GuestError::MemoryLimit(mib));
             }
             let message = match trap.downcast_ref::<wasmtime::Trap>() {
-                Some(t) => format!("{t}: {trap:#}"),
+                Some(t) => {
+                    if *t == wasmtime::Trap::StackOverflow {
+                        metrics.stack.inc();
+                    }
+                    format!("{t}: {trap:#}")
+                }
                 None => format!("{trap:#}"),
             };
             Err(GuestError::Trapped(message))

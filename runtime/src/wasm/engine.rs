@@ -31,6 +31,9 @@ pub struct EngineLimits {
     pub call_deadline: Duration,
     /// Requests one deployment stage lets wait for a busy instance; past it, a fast 503.
     pub max_queue: usize,
+    /// Largest answer a guest may hand the host in one call (JSON bytes, or tensor data);
+    /// a larger one is refused and its instance stopped.
+    pub max_output_bytes: usize,
 }
 
 impl Default for EngineLimits {
@@ -41,9 +44,13 @@ impl Default for EngineLimits {
             max_wasm_stack_bytes: 1 << 20,
             call_deadline: DEFAULT_CALL_DEADLINE,
             max_queue: DEFAULT_MAX_QUEUE,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
         }
     }
 }
+
+/// The default [`EngineLimits::max_output_bytes`].
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 64 << 20;
 
 /// The default [`EngineLimits::max_queue`].
 pub const DEFAULT_MAX_QUEUE: usize = 1024;

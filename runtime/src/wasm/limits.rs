@@ -6,6 +6,12 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
 /// Instances a component may create inside its store (componentize-py links a few).
 const MAX_INSTANCES_PER_STORE: usize = 64;
+/// Tables and memories per store (the pooling allocator bounds them per component too).
+const MAX_TABLES_PER_STORE: usize = 16;
+const MAX_MEMORIES_PER_STORE: usize = 4;
+/// Elements a table may grow to: CPython's function table holds ~20k; this leaves room
+/// without letting a guest grow tables as a way around its memory limit.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 pub struct GuestLimits {
     inner: StoreLimits,
@@ -19,6 +25,9 @@ impl GuestLimits {
             inner: StoreLimitsBuilder::new()
                 .memory_size(memory_limit_bytes)
                 .instances(MAX_INSTANCES_PER_STORE)
+                .tables(MAX_TABLES_PER_STORE)
+                .memories(MAX_MEMORIES_PER_STORE)
+                .table_elements(MAX_TABLE_ELEMENTS)
                 .trap_on_grow_failure(true)
                 .build(),
             memory_limit_bytes,

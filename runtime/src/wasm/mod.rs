@@ -1,8 +1,8 @@
 //! Predictor components on wasmtime: the engine ([`engine`]), the compiled-code cache
 //! ([`compile_cache`]), the bindings ([`bindings`]), what a guest is granted ([`sandbox`]),
 //! the host side of its imports ([`host`]), what an instance may take ([`limits`]), warm
-//! instances ([`pool`]), a deployed predictor
-//! component ([`component`]) and a transformer in front of a predictor ([`transformer`]).
+//! instances ([`pool`]) of a world ([`world`]), a deployed predictor component
+//! ([`component`]) and a transformer in front of a predictor ([`transformer`]).
 
 pub mod bindings;
 pub mod compile_cache;
@@ -13,3 +13,4 @@ pub mod limits;
 pub mod pool;
 pub mod sandbox;
 pub mod transformer;
+pub mod world;

@@ -3,9 +3,10 @@
 
 use super::bindings::Transformer;
 use super::component::{GuestError, LoadedComponent, finish};
-use super::pool::{InstancePool, PoolConfig};
+use super::pool::{InstancePool, PoolConfig, Reload};
 use super::sandbox::SandboxSpec;
 use crate::deployment::artifacts::Artifacts;
+use crate::metrics::StageMetrics;
 use std::sync::Arc;
 use tokio::time::timeout;
 
@@ -22,16 +23,19 @@ pub struct ComponentTransformer {
 }
 
 impl ComponentTransformer {
-    /// Creates the pool and warms `warm_instances` (each runs the guest's `init`).
+    /// Creates the pool and warms `min_instances` (at least one; each runs the guest's
+    /// `init`).
     pub async fn start(
         loaded: LoadedComponent<Transformer>,
+        reload: Option<Reload<Transformer>>,
         sandbox: SandboxSpec,
         artifacts: Arc<Artifacts>,
         config: PoolConfig,
-        warm_instances: usize,
+        metrics: StageMetrics,
     ) -> Result<ComponentTransformer, GuestError> {
-        let pool = InstancePool::new(loaded.pre, sandbox, artifacts, config);
-        for _ in 0..warm_instances.max(1) {
+        let warm_instances = config.scaling.min_instances.max(1);
+        let pool = InstancePool::new(loaded.pre, reload, sandbox, artifacts, config, metrics);
+        for _ in 0..warm_instances {
             pool.warm_one().await?;
         }
         Ok(ComponentTransformer {
@@ -62,7 +66,7 @@ impl ComponentTransformer {
                 .await
             }
         };
-        let answer = finish(lease, result)?;
+        let answer = finish(lease, result, |a: &String| a.len())?;
         serde_json::from_str::<serde::de::IgnoredAny>(&answer).map_err(|e| {
             GuestError::Malformed(format!("{stage:?} did not return valid JSON: {e}"))
         })?;

@@ -1,6 +1,8 @@
 //! Test guest that takes more than it should, on request (`instances[0]`): `"spin"` loops
-//! forever, `"alloc"` allocates without bound, `"recurse"` recurses without bound; anything
-//! else answers the calls this instance served.
+//! forever, `"alloc"` allocates without bound, `"recurse"` recurses without bound,
+//! `["output", n]` answers a string of `n` MiB, `["sleep", ms]` sleeps (a slow request
+//! that holds its instance without burning a core); anything else answers the calls this
+//! instance served.
 
 use predictor_guest::{PredictError, Predictor, Value, export_predictor, json};
 use std::cell::{Cell, RefCell};
@@ -36,6 +38,15 @@ impl Predictor for Hog {
                 self.hoard.borrow_mut().push(vec![1u8; 1 << 20]);
             },
             Some("recurse") => Ok(json!(recurse(0))),
+            Some("output") => {
+                let mib = instances.get(1).and_then(Value::as_u64).unwrap_or(1) as usize;
+                Ok(json!("x".repeat(mib << 20)))
+            }
+            Some("sleep") => {
+                let ms = instances.get(1).and_then(Value::as_u64).unwrap_or(100);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(json!({"calls": self.calls.get()}))
+            }
             _ => Ok(json!({"calls": self.calls.get()})),
         }
     }

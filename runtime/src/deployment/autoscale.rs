@@ -1,0 +1,68 @@
+//! The autoscaler loop: every [`TICK`], each running deployment's component stages (its
+//! predictor, its transformer) report their load, drop what is no longer wanted, and start
+//! instances ahead of demand (see `crate::scaling` for the decision, `wasm::pool` for the
+//! mechanics). Native graphs have no instances and are not scaled.
+
+use super::Deployment;
+use super::registry::Registry;
+use crate::predictor::Predictor;
+use crate::scaling::TICK;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+/// Scales the registry's deployments until the registry is dropped (or the task aborted).
+pub fn spawn(registry: Weak<Registry>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(registry) = registry.upgrade() else {
+                return;
+            };
+            let now = Instant::now();
+            for deployment in registry.list() {
+                tick(&deployment, now);
+            }
+        }
+    })
+}
+
+/// Which stage of a deployment to pre-warm.
+#[derive(Clone, Copy)]
+enum Stage {
+    Predictor,
+    Transformer,
+}
+
+fn tick(deployment: &Arc<Deployment>, now: Instant) {
+    let Ok(serving) = deployment.serving() else {
+        return;
+    };
+    if let Predictor::Component(c) = &serving.predictor {
+        prewarm(deployment, Stage::Predictor, c.pool().autoscale(now));
+    }
+    if let Some(t) = &serving.transformer {
+        prewarm(deployment, Stage::Transformer, t.pool().autoscale(now));
+    }
+}
+
+/// Starts `n` instances of a stage in the background (an `init` may take a while).
+fn prewarm(deployment: &Arc<Deployment>, stage: Stage, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let deployment = Arc::clone(deployment);
+    tokio::spawn(async move {
+        let Ok(serving) = deployment.serving() else {
+            return;
+        };
+        match (stage, &serving.predictor, &serving.transformer) {
+            (Stage::Predictor, Predictor::Component(c), _) => c.pool().prewarm(n).await,
+            (Stage::Transformer, _, Some(t)) => t.pool().prewarm(n).await,
+            _ => {}
+        }
+    });
+}
