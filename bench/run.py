@@ -1,7 +1,9 @@
 """The bench command's driver (run by scripts/bench.sh): starts our server (release build)
 and the KServe Python peer on loopback ports, loads each with wrk at concurrency 1 and 32,
 and prints requests/s, p50 and p99 side by side with the ratio to the peer. Then measures
-cold starts of component deployments (target/release/examples/cold_start).
+cold starts of component deployments (target/release/examples/cold_start), the server's
+resident memory with 100 deployments at zero vs 100 warm ones, and a deployment at 10x
+overload (target/release/examples/overload).
 
 The peer serves the Hopsworks-style script examples/python-iris/predictor_sklearn.py
 (scikit-learn, joblib); ours serves the same model natively (iris), as a Rust component
@@ -77,7 +79,24 @@ def main():
     # server (the Python peer is bound by its single worker either way).
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (at most the concurrency)")
     ap.add_argument("--cold-cycles", type=int, default=200, help="cold starts measured per deployment")
+    ap.add_argument("--deployments", type=int, default=100, help="deployments in the memory-at-zero run")
+    ap.add_argument("--sections", default="core,cold,zero,overload",
+                    help="which parts to run: core (vs the peer), cold, zero, overload")
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}\n")
+    if "core" in sections:
+        core(args)
+    if "cold" in sections:
+        cold_starts(args.cold_cycles)
+    if "zero" in sections:
+        memory_at_zero(args.deployments)
+    if "overload" in sections:
+        overload(args.seconds)
+
+
+def core(args):
+    """Our server against the KServe Python peer, same model, same wrk, one run."""
     concurrencies = [int(c) for c in args.concurrency.split(",")]
 
     body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
@@ -115,8 +134,8 @@ def main():
             p.wait(timeout=20)
 
     peer_name = targets[-1][0]
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
-          f"wrk ({args.threads} thread(s)) on the same box; {args.seconds}s per cell; V1 :predict, one iris instance per request\n")
+    print(f"wrk ({args.threads} thread(s)) on the same box; {args.seconds}s per cell; "
+          f"V1 :predict, one iris instance per request\n")
     print(f"| target | conc. | requests/s | p50 ms | p99 ms | throughput vs peer |")
     print(f"|---|---|---|---|---|---|")
     for c in concurrencies:
@@ -129,7 +148,6 @@ def main():
     with open(out, "w") as f:
         json.dump({f"{n}@{c}": r for (n, c), r in results.items()}, f, indent=2)
 
-    cold_starts(args.cold_cycles)
 
 
 def cold_starts(cycles):
@@ -140,20 +158,152 @@ def cold_starts(cycles):
         cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PREDICTOR_LOG": "warn"},
     ).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    print(f"\ncold start, from a deployment with no live instance (compiled artifact cached) to its first answer; "
-          f"{cycles} cycles each\n")
-    print("| deployment | cold start p50 / p99 ms | load artifact p50 | instantiate + init p50 | first answer p50 | first deploy (empty caches) |")
-    print("|---|---|---|---|---|---|")
+    print(f"\ncold start: the predictor scaled to zero (instances dropped, compiled component unloaded), "
+          f"then one request through the serving path: reload from the compile cache, instantiate, init, "
+          f"answer; {cycles} cycles each\n")
+    print("| deployment | cold start p50 ms | p99 ms | first deploy (empty caches) |")
+    print("|---|---|---|---|")
     for r in rows:
-        print(f"| {r['deployment']} | {r['cold_start']['p50_ms']:.2f} / {r['cold_start']['p99_ms']:.2f} "
-              f"| {r['load_artifact']['p50_ms']:.2f} | {r['instantiate_and_init']['p50_ms']:.2f} "
-              f"| {r['first_answer']['p50_ms']:.2f} | {r['first_deploy_ms'] / 1000:.1f} s |")
+        print(f"| {r['deployment']} | {r['cold_start']['p50_ms']:.2f} | {r['cold_start']['p99_ms']:.2f} "
+              f"| {r['first_deploy_ms'] / 1000:.1f} s |")
     for r in rows:
         for line in r["first_deploy_log"]:
             if "componentized" in line or "compiled" in line:
                 print(f"  {r['deployment']}: {line}")
     with open(os.path.join(ROOT, "target/bench/cold_start.json"), "w") as f:
         json.dump(rows, f, indent=2)
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return kib / 1024
+
+
+def metric_sum(port, name):
+    """The sum of every series of `name` on /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{"))
+
+
+def serve(port, dirs, data_dir, *extra):
+    """Starts the release server on `port` with `dirs` deployed; returns the process once ready."""
+    args = [os.path.join(ROOT, "target/release/predictor"), "serve", "--listen", f"127.0.0.1:{port}",
+            "--data-dir", data_dir, *extra]
+    for d in dirs:
+        args += ["--deploy", d]
+    p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "PREDICTOR_LOG": "warn"})
+    wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", timeout=600)
+    return p
+
+
+def copies(example, n, scaling, into):
+    """`n` copies of an example deployment named NAME-i, with `scaling`, under `into`."""
+    src = os.path.join(ROOT, "examples", example)
+    with open(os.path.join(src, "deployment.json")) as f:
+        definition = json.load(f)
+    dirs = []
+    for i in range(n):
+        d = os.path.join(into, f"{example}-{i}")
+        os.makedirs(d)
+        for name in os.listdir(src):
+            if os.path.isfile(os.path.join(src, name)) and name != "deployment.json":
+                os.symlink(os.path.join(src, name), os.path.join(d, name))
+        # A small reservation, so a hundred fit this node's cores (0.01 x 100 = 1 core).
+        copy = {**definition, "name": f"{definition['name']}-{i}", "scaling_configuration": scaling,
+                "resources": {"requests": {"cores": 0.01, "memory": 16},
+                              "limits": definition.get("resources", {}).get("limits", {"cores": 2, "memory": 1024})}}
+        with open(os.path.join(d, "deployment.json"), "w") as f:
+            json.dump(copy, f)
+        dirs.append(d)
+    return dirs
+
+
+def memory_at_zero(n):
+    """Resident memory of the server: nothing deployed, n deployments at zero, n warm."""
+    data_dir = os.path.join(ROOT, "target/bench/data")
+    port = OURS_PORT + 10
+    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    empty = serve(port, [], data_dir)
+    time.sleep(1)
+    baseline = rss_mib(empty.pid)
+    empty.terminate()
+    empty.wait(timeout=20)
+    rows = []
+    for example in ["rust-predictor", "python-iris"]:
+        row = {"example": example}
+        for state, scaling in [("zero", {"min_instances": 0, "scale_to_zero_retention_seconds": 1}),
+                               ("warm", {"min_instances": 1, "max_instances": 1})]:
+            with tempfile.TemporaryDirectory() as tmp:
+                dirs = copies(example, n, scaling, tmp)
+                server = serve(port, dirs, data_dir)
+                try:
+                    names = [json.load(open(os.path.join(d, "deployment.json")))["name"] for d in dirs]
+                    for name in names:  # each has answered once
+                        post_once(f"http://127.0.0.1:{port}/v1/models/{name}:predict", body)
+                    deadline = time.time() + 60
+                    while state == "zero" and metric_sum(port, "predictor_instances") > 0:
+                        if time.time() > deadline:
+                            raise SystemExit("the deployments did not go to zero")
+                        time.sleep(0.5)
+                    time.sleep(2)
+                    row[state] = rss_mib(server.pid)
+                    row[f"{state}_instances"] = metric_sum(port, "predictor_instances")
+                finally:
+                    server.terminate()
+                    server.wait(timeout=60)
+        rows.append(row)
+    print(f"\nresident memory (VmRSS) of the server: nothing deployed {baseline:.1f} MiB; "
+          f"{n} copies of an example, each answered once, then at zero (min_instances 0, retention 1 s) "
+          f"or warm (one idle instance each)\n")
+    print("| example | at zero: RSS MiB | per deployment | warm: RSS MiB | per deployment |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['example']} | {r['zero']:.1f} ({r['zero_instances']:.0f} instances) | "
+              f"{(r['zero'] - baseline) / n * 1024:.0f} KiB | {r['warm']:.1f} ({r['warm_instances']:.0f} instances) | "
+              f"{(r['warm'] - baseline) / n:.2f} MiB |")
+    with open(os.path.join(ROOT, "target/bench/memory_at_zero.json"), "w") as f:
+        json.dump({"baseline_mib": baseline, "deployments": n, "rows": rows}, f, indent=2)
+
+
+def overload(seconds):
+    """A deployment of 2 instances and a queue of 16, each request 10 ms, at 10x what it holds."""
+    data_dir = os.path.join(ROOT, "target/bench/data")
+    port = OURS_PORT + 11
+    instances, queue = 2, 16
+    concurrency = 10 * (instances + queue)
+    with tempfile.TemporaryDirectory() as d:
+        os.symlink(os.path.join(ROOT, "target/guests/wasm32-wasip2/guest/guest_hog.wasm"),
+                   os.path.join(d, "predictor.wasm"))
+        with open(os.path.join(d, "deployment.json"), "w") as f:
+            json.dump({"name": "slow", "component_file": "predictor.wasm",
+                       "scaling_configuration": {"min_instances": instances, "max_instances": instances}}, f)
+        server = serve(port, [d], data_dir, "--max-queue", str(queue))
+        url = f"http://127.0.0.1:{port}/v1/models/slow:predict"
+        body = json.dumps({"instances": ["sleep", 10]})
+        client = os.path.join(ROOT, "target/release/examples/overload")
+        try:
+            run = lambda secs: json.loads(subprocess.run(
+                [client, url, body, str(concurrency), str(secs)], capture_output=True, text=True, check=True).stdout)
+            run(2)  # warm up: connections, buffers, the allocator's pools
+            before = rss_mib(server.pid)
+            r = run(seconds)
+            after = rss_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    print(f"\n10x overload: a deployment holding {instances + queue} requests ({instances} instances of 10 ms "
+          f"requests + a queue of {queue}) under {concurrency} concurrent clients for {seconds} s\n")
+    print("| served/s | refused (503)/s | refused share | 503 p50 / p99 ms | 200 p50 / p99 ms | other | RSS before -> after |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {r['ok_per_s']:,.0f} | {r['refused_per_s']:,.0f} | {r['refused_share'] * 100:.1f}% | "
+          f"{r['refused_p50_ms']:.2f} / {r['refused_p99_ms']:.2f} | {r['ok_p50_ms']:.1f} / {r['ok_p99_ms']:.1f} | "
+          f"{r['other']} | {before:.1f} -> {after:.1f} MiB ({(after - before) / before * 100:+.1f}%) |")
+    with open(os.path.join(ROOT, "target/bench/overload.json"), "w") as f:
+        json.dump({**r, "rss_before_mib": before, "rss_after_mib": after}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bench command: sets up (the runtime in release, wrk, the KServe peer in the venv) and
-# measures our server against KServe's Python model server in one run.
-# Arguments go to bench/run.py (--seconds N, --concurrency 1,32).
+# measures our server against KServe's Python model server in one run, then cold starts,
+# memory at zero and overload. Arguments go to bench/run.py (--seconds N, --concurrency 1,32,
+# --sections core,cold,zero,overload).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,5 +13,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 venv_install scripts/requirements-bench.txt
 say "building the predictor runtime (release)"
-cargo build --release --quiet -p predictor-runtime --bin predictor --example cold_start
+cargo build --release --quiet -p predictor-runtime --bin predictor --example cold_start --example overload
+# The overload run's slow guest (a test guest, built from source like the examples).
+cargo build --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests -p guest-hog
 exec .venv/bin/python bench/run.py "$@"

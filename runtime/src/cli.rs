@@ -4,6 +4,7 @@
 use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
+use crate::inference_log::sink::{DEFAULT_BUFFER_MESSAGES, DEFAULT_FLUSH_TIMEOUT, KafkaConfig};
 use crate::python::{Componentizer, ScriptKind};
 use crate::server::{ServeOptions, serve};
 use crate::wasm::engine::{
@@ -76,6 +77,29 @@ pub struct ServeArgs {
     /// Memory deployments may reserve, in MB (default: this machine's).
     #[arg(long, env = "PREDICTOR_NODE_MEMORY_MB")]
     pub node_memory_mb: Option<u64>,
+    /// Kafka bootstrap servers for inference logs (`host:port,...`). Without them, each
+    /// deployment's inference log is a JSON-lines file under the data dir.
+    #[arg(long, env = "PREDICTOR_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// A librdkafka producer setting, `KEY=VALUE` (repeatable; comma-separated in the env
+    /// var): TLS and SASL (`security.protocol`, `ssl.ca.location`, `sasl.mechanism`, ...),
+    /// `message.timeout.ms`, and so on.
+    #[arg(long = "kafka-option", env = "PREDICTOR_KAFKA_OPTIONS", value_delimiter = ',', value_parser = key_value)]
+    pub kafka_options: Vec<(String, String)>,
+    /// Inference log records the producer may hold while the broker is away; past it they
+    /// are dropped and counted.
+    #[arg(long, env = "PREDICTOR_INFERENCE_LOG_BUFFER", default_value_t = DEFAULT_BUFFER_MESSAGES)]
+    pub inference_log_buffer: usize,
+    /// How long shutdown waits for queued inference log records to be delivered, in ms.
+    #[arg(long, env = "PREDICTOR_KAFKA_FLUSH_TIMEOUT_MS", default_value_t = DEFAULT_FLUSH_TIMEOUT.as_millis() as u64)]
+    pub kafka_flush_timeout_ms: u64,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
 #[derive(Args, Debug)]
@@ -167,6 +191,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                         memory_mb: a.node_memory_mb.unwrap_or(detected.memory_mb),
                     }
                 },
+                kafka: a.kafka_brokers.map(|brokers| KafkaConfig {
+                    brokers,
+                    options: a.kafka_options,
+                    buffer_messages: a.inference_log_buffer,
+                    flush_timeout: std::time::Duration::from_millis(a.kafka_flush_timeout_ms),
+                }),
             })
             .await
         }

@@ -31,6 +31,7 @@
 //! - [`scaling`]: the autoscaler (Knative's algorithm) deciding how many instances stay warm.
 //! - [`capacity`]: what the node has, and what deployments' `requests` reserved of it.
 //! - [`metrics`]: the series on `/metrics`.
+//! - [`inference_log`]: requests and predictions as `inferencelog` records, to Kafka or files.
 //! - [`python`]: Python scripts (and the embedded Python SDK) componentized, with a cache.
 //! - [`native`]: ONNX graphs with tract, and tensor conversion to and from tract.
 //! - [`tensor`]: the one tensor representation, and its JSON forms.
@@ -47,6 +48,7 @@ pub mod cli;
 pub mod deployment;
 pub mod http;
 pub mod inference;
+pub mod inference_log;
 pub mod metrics;
 pub mod native;
 pub mod predictor;

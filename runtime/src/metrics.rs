@@ -56,6 +56,28 @@ struct LimitLabels {
     limit: Limit,
 }
 
+/// What became of an inference log record.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Outcome {
+    #[allow(non_camel_case_types)]
+    delivered,
+    #[allow(non_camel_case_types)]
+    dropped,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LogLabels {
+    deployment: String,
+    outcome: Outcome,
+}
+
+/// One deployment's inference log counters: every record ends in one of them.
+#[derive(Clone, Debug)]
+pub struct LogCounters {
+    pub delivered: Counter,
+    pub dropped: Counter,
+}
+
 /// Instance start durations, in seconds: 0.25 ms to ~8 s.
 fn start_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
@@ -72,6 +94,7 @@ pub struct Metrics {
     cold_starts: Family<StageLabels, Histogram>,
     instances_stopped: Family<StageLabels, Counter>,
     limit_hits: Family<LimitLabels, Counter>,
+    log_records: Family<LogLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,6 +108,7 @@ impl Default for Metrics {
         let cold_starts = Family::new_with_constructor(start_histogram as fn() -> Histogram);
         let instances_stopped = Family::default();
         let limit_hits = Family::default();
+        let log_records = Family::default();
         registry.register(
             "instances",
             "Live sandbox instances of a deployment stage (idle or serving)",
@@ -125,7 +149,13 @@ impl Default for Metrics {
             "Requests that ran into a limit, by limit",
             limit_hits.clone(),
         );
+        registry.register(
+            "inference_log_records",
+            "Inference log records delivered (to Kafka or the log file) or dropped (buffer full, not delivered)",
+            log_records.clone(),
+        );
         Metrics {
+            log_records,
             registry,
             instances,
             busy,
@@ -169,8 +199,28 @@ impl Metrics {
         }
     }
 
+    /// A deployment's inference log counters.
+    pub fn inference_log(&self, deployment: &str) -> LogCounters {
+        let counter = |outcome| {
+            self.log_records.get_or_create_owned(&LogLabels {
+                deployment: deployment.to_string(),
+                outcome,
+            })
+        };
+        LogCounters {
+            delivered: counter(Outcome::delivered),
+            dropped: counter(Outcome::dropped),
+        }
+    }
+
     /// Drops a deployment's series (it was deleted or replaced).
     pub fn forget(&self, deployment: &str) {
+        for outcome in [Outcome::delivered, Outcome::dropped] {
+            self.log_records.remove(&LogLabels {
+                deployment: deployment.to_string(),
+                outcome,
+            });
+        }
         for component in [Component::predictor, Component::transformer] {
             let labels = StageLabels {
                 deployment: deployment.to_string(),

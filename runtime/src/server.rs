@@ -5,6 +5,7 @@ use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::deployment::registry::Registry;
 use crate::http::{AppState, app};
+use crate::inference_log::sink::{KafkaConfig, SinkConfig, Writer};
 use crate::wasm::engine::EngineLimits;
 use anyhow::Context as _;
 use axum::serve::ListenerExt;
@@ -30,6 +31,8 @@ pub struct ServeOptions {
     pub max_output_bytes: usize,
     /// What deployments may reserve with `resources.requests`.
     pub node: NodeCapacity,
+    /// The broker inference logs go to; without one, JSON-lines files under the data dir.
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Default for ServeOptions {
@@ -46,6 +49,7 @@ impl Default for ServeOptions {
             max_queue: limits.max_queue,
             max_output_bytes: limits.max_output_bytes,
             node: NodeCapacity::detect(),
+            kafka: None,
         }
     }
 }
@@ -54,6 +58,7 @@ impl Default for ServeOptions {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub registry: Arc<Registry>,
+    loader: Arc<Loader>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     autoscaler: tokio::task::JoinHandle<()>,
@@ -67,6 +72,11 @@ impl RunningServer {
         }
         (&mut self.task).await??;
         self.autoscaler.abort();
+        // Deliver the inference log records still queued, within the flush deadline.
+        if let Some(writer) = self.loader.started_inference_log() {
+            let writer = Arc::clone(writer);
+            tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+        }
         Ok(())
     }
 }
@@ -86,6 +96,11 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         options.componentize_py.clone(),
         options.node,
     )?;
+    if let Some(kafka) = &options.kafka {
+        let writer = Writer::start(SinkConfig::Kafka(kafka.clone()))
+            .context("starting the Kafka producer for inference logs")?;
+        let _ = loader.set_inference_log(writer);
+    }
     let registry = Arc::new(Registry::default());
     for dir in &options.deploy {
         let deployment = loader
@@ -129,6 +144,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     Ok(RunningServer {
         addr,
         registry,
+        loader,
         shutdown: Some(tx),
         task,
         autoscaler,

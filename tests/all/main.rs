@@ -7,6 +7,7 @@ mod cli;
 mod deploy_failures;
 mod examples;
 mod guest_failures;
+mod inference_log;
 mod limits;
 mod native_models;
 mod protocol_v1;

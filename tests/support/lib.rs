@@ -1,11 +1,14 @@
 //! Support for the integration tests: paths of the guest components built by `build.rs`,
-//! deployment folders assembled in temp dirs, a server on a real socket, and HTTP helpers.
+//! deployment folders assembled in temp dirs, a server on a real socket, HTTP helpers, and a
+//! Kafka-protocol broker with an external consumer ([`broker`]).
 
 use predictor_runtime::deployment::Deployment;
 use predictor_runtime::server::{RunningServer, ServeOptions, start};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub mod broker;
 
 /// Paths of the guest components, built from source by `build.rs`.
 pub mod guests {

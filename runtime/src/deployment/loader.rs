@@ -5,11 +5,15 @@
 
 use super::artifacts::Artifacts;
 use super::config::{
-    ConfigError, DeploymentConfig, PredictorSource, Resources, ScalingConfiguration,
+    ConfigError, DeploymentConfig, KafkaTopic, LoggerMode, ModelServer, PredictorSource, Resources,
+    ScalingConfiguration, ServingTool,
 };
 use super::log::{DEFAULT_LOG_LINES, DeploymentLog};
 use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
 use crate::capacity::{Capacity, NodeCapacity, Reservation};
+use crate::inference_log::record::RecordContext;
+use crate::inference_log::sink::{SinkConfig, Writer};
+use crate::inference_log::{DeploymentLogger, Target};
 use crate::metrics::{Component, Metrics};
 use crate::native::ModelError;
 use crate::predictor::Predictor;
@@ -77,6 +81,8 @@ pub struct Loader {
     max_output_bytes: usize,
     capacity: Capacity,
     metrics: Arc<Metrics>,
+    data_dir: PathBuf,
+    inference_log: std::sync::OnceLock<Arc<Writer>>,
     linker: Linker<InstanceState>,
     cache: CompileCache,
     componentizer: Componentizer,
@@ -110,6 +116,8 @@ impl Loader {
             max_output_bytes: limits.max_output_bytes,
             capacity: Capacity::new(node),
             metrics: Arc::new(Metrics::default()),
+            data_dir: data_dir.to_path_buf(),
+            inference_log: std::sync::OnceLock::new(),
             linker,
             cache,
             componentizer,
@@ -191,12 +199,122 @@ impl Loader {
                 DeploymentStatus::Failed(e.to_string())
             }
         };
+        let inference_log = match &status {
+            DeploymentStatus::Running(_) => self.inference_logger(&config, &log),
+            DeploymentStatus::Failed(_) => None,
+        };
         Ok(Deployment {
             config,
             dir: dir.to_path_buf(),
             log,
             status,
+            inference_log,
         })
+    }
+
+    /// Sends inference logs to `writer` (Kafka) instead of the default files under the data
+    /// dir; call before starting deployments.
+    pub fn set_inference_log(&self, writer: Arc<Writer>) -> Result<(), Arc<Writer>> {
+        self.inference_log.set(writer)
+    }
+
+    /// The inference log writer, if one was set or started.
+    pub fn started_inference_log(&self) -> Option<&Arc<Writer>> {
+        self.inference_log.get()
+    }
+
+    /// The inference log writer: the one set, else JSON-lines files under the data dir.
+    pub fn inference_log(&self) -> anyhow::Result<&Arc<Writer>> {
+        if let Some(w) = self.inference_log.get() {
+            return Ok(w);
+        }
+        let writer = Writer::start(SinkConfig::Files(self.data_dir.join("inference-log")))?;
+        Ok(self.inference_log.get_or_init(|| writer))
+    }
+
+    /// The deployment's inference logger, when it logs; creates its Kafka topic in the
+    /// background (an unreachable broker is reported, not fatal: records wait).
+    fn inference_logger(
+        &self,
+        config: &DeploymentConfig,
+        log: &Arc<DeploymentLog>,
+    ) -> Option<DeploymentLogger> {
+        let l = config.inference_logger.as_ref()?;
+        if l.mode == LoggerMode::None {
+            return None;
+        }
+        let writer = match self.inference_log() {
+            Ok(w) => Arc::clone(w),
+            Err(e) => {
+                log.error(format!(
+                    "inference log disabled: cannot start its writer: {e:#}"
+                ));
+                return None;
+            }
+        };
+        let sender = writer.sender()?;
+        let topic = l.kafka_topic.clone().unwrap_or_else(|| KafkaTopic {
+            name: format!("{}-inference-log", config.name),
+            num_of_partitions: None,
+            num_of_replicas: None,
+        });
+        let context = RecordContext {
+            serving_id: config.serving_id(),
+            model_name: config.model_name().to_string(),
+            model_version: config.model_version as i32,
+            model_server: match config.model_server {
+                Some(ModelServer::TensorflowServing) => "TENSORFLOW_SERVING",
+                _ => "PYTHON",
+            }
+            .to_string(),
+            serving_tool: match config.serving_tool {
+                Some(ServingTool::Default) => "DEFAULT",
+                _ => "KSERVE",
+            }
+            .to_string(),
+            mode: l.mode,
+            schema: l.schema,
+            format: l.format,
+        };
+        log.info(format!(
+            "inference log: {:?} records ({:?}, {:?}) to {}",
+            l.mode,
+            l.schema,
+            l.format,
+            writer.describe(&topic.name, &config.name)
+        ));
+        {
+            let (log, topic) = (Arc::clone(log), topic.clone());
+            tokio::spawn(async move {
+                let created = writer
+                    .ensure_topic(
+                        &topic.name,
+                        topic.num_of_partitions.unwrap_or(1),
+                        topic.num_of_replicas.unwrap_or(1),
+                    )
+                    .await;
+                match created {
+                    Ok("created") => {
+                        log.info(format!("inference log: created topic {:?}", topic.name))
+                    }
+                    Ok(_) => {}
+                    Err(e) => log.warn(format!("inference log: {e}; records wait in the buffer")),
+                }
+            });
+        }
+        let target = Target::new(
+            &config.name,
+            context,
+            topic.name,
+            self.metrics.inference_log(&config.name),
+            Arc::clone(log),
+        );
+        Some(DeploymentLogger::new(
+            target,
+            l.sampling_rate,
+            l.headers.clone(),
+            sender,
+        ))
     }
 
     /// Does everything [`Loader::start`] does and reports; errors instead of a Failed state.

@@ -41,6 +41,8 @@ pub struct Deployment {
     pub dir: PathBuf,
     pub log: Arc<DeploymentLog>,
     pub status: DeploymentStatus,
+    /// Where its inferences are logged (`inference_logger` with a mode other than NONE).
+    pub inference_log: Option<crate::inference_log::DeploymentLogger>,
 }
 
 impl Deployment {

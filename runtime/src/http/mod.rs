@@ -11,10 +11,12 @@ pub mod v2;
 
 use crate::deployment::Deployment;
 use crate::deployment::registry::Registry;
+use crate::inference_log::Exchange as InferenceExchange;
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::ApiError;
@@ -117,6 +119,53 @@ pub fn lookup(
         )));
     }
     Ok(deployment)
+}
+
+/// Serves one inference request with `serve`; when the deployment logs inferences (and this
+/// request is sampled), hands the request and the answer (errors included, with their
+/// status) to its logger once the answer is ready. The bodies are shared, not copied.
+pub async fn with_inference_log<F, Fut>(
+    deployment: &Deployment,
+    headers: &HeaderMap,
+    body: Bytes,
+    serve: F,
+) -> Response
+where
+    F: FnOnce(Bytes) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let Some(logger) = deployment.inference_log.as_ref().filter(|l| l.sampled()) else {
+        return serve(body).await.into_response();
+    };
+    let request_timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (parts, answer) = serve(body.clone()).await.into_response().into_parts();
+    // The answer is one buffer already: collecting it takes no copy.
+    let answer = axum::body::to_bytes(answer, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let inference_id = headers
+        .get(request_context::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| uuid::Uuid::parse_str(v).ok())
+        .unwrap_or_else(uuid::Uuid::new_v4)
+        .hyphenated()
+        .to_string();
+    let kept = logger
+        .headers
+        .iter()
+        .filter_map(|name| Some((name.clone(), headers.get(name)?.as_bytes().to_vec())))
+        .collect();
+    logger.log(InferenceExchange {
+        inference_id,
+        request_timestamp,
+        status: parts.status.as_u16(),
+        request: body,
+        response: answer.clone(),
+        headers: kept,
+    });
+    Response::from_parts(parts, Body::from(answer))
 }
 
 /// A 200 with a JSON body already encoded.

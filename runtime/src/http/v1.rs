@@ -1,14 +1,15 @@
 //! KServe V1 routes (with TensorFlow Serving's status fields and versioned paths).
 
 use super::error::ApiError;
-use super::{AppState, json_response, lookup};
+use super::{AppState, json_response, lookup, with_inference_log};
+use crate::deployment::Deployment;
 use crate::inference;
 use crate::protocol::v1;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -66,20 +67,22 @@ fn model_status(
 pub async fn action(
     State(state): State<AppState>,
     Path(model_action): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (model, verb) = split_action(&model_action)?;
-    run(&state, model, None, verb, body?).await
+    run(&state, model, None, verb, &headers, body?).await
 }
 
 /// `POST /v1/models/{m}/versions/{v}:predict`.
 pub async fn action_version(
     State(state): State<AppState>,
     Path((model, version_action)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (version, verb) = split_action(&version_action)?;
-    run(&state, &model, Some(version), verb, body?).await
+    run(&state, &model, Some(version), verb, &headers, body?).await
 }
 
 fn split_action(path: &str) -> Result<(&str, &str), ApiError> {
@@ -92,6 +95,7 @@ async fn run(
     model: &str,
     version: Option<&str>,
     verb: &str,
+    headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if verb != "predict" {
@@ -101,13 +105,20 @@ async fn run(
         ));
     }
     let deployment = lookup(state, model, version)?;
-    inference::running(&deployment)?;
-    let body = inference::preprocess(&deployment, body).await?;
+    Ok(with_inference_log(&deployment, headers, body, |body| {
+        predict(&deployment, body)
+    })
+    .await)
+}
+
+async fn predict(deployment: &Deployment, body: Bytes) -> Result<Response, ApiError> {
+    inference::running(deployment)?;
+    let body = inference::preprocess(deployment, body).await?;
     let payload = v1::decode(&body)?;
     let columnar = matches!(payload, inference::Payload::Json { columnar: true, .. });
-    let output = inference::dispatch(&deployment, payload).await?;
+    let output = inference::dispatch(deployment, payload).await?;
     let encoded = v1::encode(&output, columnar)?;
     Ok(json_response(
-        inference::postprocess(&deployment, encoded).await?,
+        inference::postprocess(deployment, encoded).await?,
     ))
 }

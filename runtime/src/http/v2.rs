@@ -2,7 +2,8 @@
 //! and the repository index.
 
 use super::error::ApiError;
-use super::{AppState, json_response, lookup};
+use super::{AppState, json_response, lookup, with_inference_log};
+use crate::deployment::Deployment;
 use crate::inference;
 use crate::protocol::v2::{self, ModelMetadata, ServerMetadata};
 use axum::Json;
@@ -93,8 +94,19 @@ pub async fn infer(
     let body = body?;
     let (model, version) = model_version(&path)?;
     let deployment = lookup(&state, model, version)?;
-    let json_length = binary_header(&headers)?;
-    inference::running(&deployment)?;
+    Ok(with_inference_log(&deployment, &headers, body, |body| {
+        infer_on(&deployment, &headers, body)
+    })
+    .await)
+}
+
+async fn infer_on(
+    deployment: &Deployment,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let json_length = binary_header(headers)?;
+    inference::running(deployment)?;
     if deployment.transformer().is_some() && json_length.is_some() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -105,13 +117,13 @@ pub async fn infer(
             ),
         ));
     }
-    let body = inference::preprocess(&deployment, body).await?;
+    let body = inference::preprocess(deployment, body).await?;
     let mut decoded = v2::decode(&body, json_length)?;
     if deployment.transformer().is_some() {
         // The transformer's postprocess reads JSON: outputs cannot be binary.
         decoded.binary_outputs = v2::BinaryOutputs::default();
     }
-    let output = inference::dispatch(&deployment, decoded.payload).await?;
+    let output = inference::dispatch(deployment, decoded.payload).await?;
     let encoded = v2::encode(
         deployment.name(),
         deployment.config.model_version,
@@ -121,7 +133,7 @@ pub async fn infer(
     )?;
     let Some(json_length) = encoded.json_length else {
         return Ok(json_response(
-            inference::postprocess(&deployment, encoded.body).await?,
+            inference::postprocess(deployment, encoded.body).await?,
         ));
     };
     let mut response = Response::new(axum::body::Body::from(encoded.body));

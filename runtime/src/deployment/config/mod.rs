@@ -32,6 +32,10 @@ pub struct ConfigError(pub String);
 pub struct DeploymentConfig {
     /// Deployment name: the `{m}` of every endpoint.
     pub name: String,
+    /// Hopsworks' numeric deployment id (`servingId` / `modelId` in the inference log);
+    /// default: a stable number derived from the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Registry name of the model; defaults to `name`.
@@ -139,6 +143,19 @@ impl DeploymentConfig {
         })
     }
 
+    /// `id`, or a stable number derived from the name (FNV-1a, 31 bits).
+    pub fn serving_id(&self) -> i32 {
+        match self.id {
+            Some(id) => id as i32,
+            None => {
+                let hash = self.name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                    (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+                });
+                (hash & 0x7fff_ffff) as i32
+            }
+        }
+    }
+
     /// The registry model name (`model_name`, else `name`).
     pub fn model_name(&self) -> &str {
         self.model_name.as_deref().unwrap_or(&self.name)
@@ -225,16 +242,25 @@ impl DeploymentConfig {
                 );
             }
         }
-        if let Some(l) = &self.inference_logger
-            && l.mode != LoggerMode::None
-        {
+        if let Some(l) = &self.inference_logger {
             if l.kafka_topic.as_ref().is_some_and(|t| t.name.is_empty()) {
                 return err("inference_logger.kafka_topic.name: must not be empty".into());
             }
-            warnings.push(format!(
-                "inference_logger mode {:?} is set but inference logging is not built yet: nothing is logged",
-                l.mode
-            ));
+            if !(l.sampling_rate > 0.0 && l.sampling_rate <= 1.0) {
+                return err(format!(
+                    "inference_logger.sampling_rate: {} must be within (0, 1]",
+                    l.sampling_rate
+                ));
+            }
+            if let Some(h) = l
+                .headers
+                .iter()
+                .find(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).is_err())
+            {
+                return err(format!(
+                    "inference_logger.headers: {h:?} is not a header name"
+                ));
+            }
         }
         if let Some(t) = &self.transformer {
             t.source()?;
@@ -430,6 +456,32 @@ mod tests {
         )
         .unwrap();
         let warnings = c.validate().unwrap();
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[test]
+    fn inference_logger_fields_are_checked() {
+        for (logger, field) in [
+            (r#"{"sampling_rate": 0}"#, "inference_logger.sampling_rate"),
+            (r#"{"headers": ["bad header"]}"#, "inference_logger.headers"),
+            (r#"{"schema": "AVRO"}"#, "inference_logger.schema"),
+        ] {
+            let text =
+                format!(r#"{{"name": "a", "model_file": "m.onnx", "inference_logger": {logger}}}"#);
+            let e = parse(&text).unwrap_err();
+            assert!(e.0.contains(field), "{text}: {e}");
+        }
+        let c = parse(r#"{"name": "a", "model_file": "m.onnx", "inference_logger": {"mode": "ALL", "schema": "DOCKER", "format": "JSON"}}"#).unwrap();
+        let l = c.inference_logger.clone().unwrap();
+        assert_eq!(
+            (l.schema, l.format, l.sampling_rate),
+            (LogSchema::Docker, LogFormat::Json, 1.0)
+        );
+        assert_eq!(
+            c.serving_id(),
+            parse(r#"{"name": "a", "model_file": "m.onnx"}"#)
+                .unwrap()
+                .serving_id()
+        );
     }
 }

@@ -65,7 +65,8 @@ pub struct InferenceBatcher {
     pub timeout: Option<u64>,
 }
 
-/// Hopsworks `InferenceLogger`.
+/// Hopsworks `InferenceLogger`, with what KServe's logger lacks: the record schema and
+/// encoding, a sampling rate, and request headers kept as Kafka message headers.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InferenceLogger {
@@ -73,6 +74,40 @@ pub struct InferenceLogger {
     pub mode: LoggerMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_topic: Option<KafkaTopic>,
+    /// Which of the seed's `inferencelog` schemas the records follow.
+    #[serde(default)]
+    pub schema: LogSchema,
+    /// Avro binary (one schemaless datum per message, as Hopsworks users decode) or JSON.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// The share of requests logged, in (0, 1].
+    #[serde(default = "default_sampling_rate")]
+    pub sampling_rate: f64,
+    /// Request headers kept with each record (as Kafka message headers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+}
+
+fn default_sampling_rate() -> f64 {
+    1.0
+}
+
+/// The record schema: KServe's (a request and a response record per inference) or
+/// Docker/Kubernetes' (one record with both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogSchema {
+    #[default]
+    Kserve,
+    Docker,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogFormat {
+    #[default]
+    Avro,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
