@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,7 +69,8 @@ def wrk(url, body, connections, seconds, threads):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors or "Socket errors" in out:
         raise SystemExit(f"errors during the run against {url}:\n{out}")
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": requests}
 
 
 def main():
@@ -80,8 +82,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (at most the concurrency)")
     ap.add_argument("--cold-cycles", type=int, default=200, help="cold starts measured per deployment")
     ap.add_argument("--deployments", type=int, default=100, help="deployments in the memory-at-zero run")
-    ap.add_argument("--sections", default="core,cold,zero,overload",
-                    help="which parts to run: core (vs the peer), cold, zero, overload")
+    ap.add_argument("--sections", default="core,cold,zero,overload,logging",
+                    help="which parts to run: core (vs the peer), cold, zero, overload, logging")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}\n")
@@ -93,6 +95,8 @@ def main():
         memory_at_zero(args.deployments)
     if "overload" in sections:
         overload(args.seconds)
+    if "logging" in sections:
+        logging_cost(args.seconds, args.threads)
 
 
 def core(args):
@@ -211,7 +215,7 @@ def copies(example, n, scaling, into):
         os.makedirs(d)
         for name in os.listdir(src):
             if os.path.isfile(os.path.join(src, name)) and name != "deployment.json":
-                os.symlink(os.path.join(src, name), os.path.join(d, name))
+                shutil.copy(os.path.join(src, name), os.path.join(d, name))
         # A small reservation, so a hundred fit this node's cores (0.01 x 100 = 1 core).
         copy = {**definition, "name": f"{definition['name']}-{i}", "scaling_configuration": scaling,
                 "resources": {"requests": {"cores": 0.01, "memory": 16},
@@ -270,24 +274,26 @@ def memory_at_zero(n):
 
 
 def overload(seconds):
-    """A deployment of 2 instances and a queue of 16, each request 10 ms, at 10x what it holds."""
+    """A deployment of 2 instances of 10 ms requests (200 requests/s) and a queue of 16,
+    offered 10x that: 2,000 requests/s on a fixed schedule."""
     data_dir = os.path.join(ROOT, "target/bench/data")
     port = OURS_PORT + 11
-    instances, queue = 2, 16
-    concurrency = 10 * (instances + queue)
+    instances, queue, service_ms = 2, 16, 10
+    capacity = instances * 1000 / service_ms
+    rate = 10 * capacity
     with tempfile.TemporaryDirectory() as d:
-        os.symlink(os.path.join(ROOT, "target/guests/wasm32-wasip2/guest/guest_hog.wasm"),
-                   os.path.join(d, "predictor.wasm"))
+        shutil.copy(os.path.join(ROOT, "target/guests/wasm32-wasip2/guest/guest_hog.wasm"),
+                    os.path.join(d, "predictor.wasm"))
         with open(os.path.join(d, "deployment.json"), "w") as f:
             json.dump({"name": "slow", "component_file": "predictor.wasm",
                        "scaling_configuration": {"min_instances": instances, "max_instances": instances}}, f)
         server = serve(port, [d], data_dir, "--max-queue", str(queue))
         url = f"http://127.0.0.1:{port}/v1/models/slow:predict"
-        body = json.dumps({"instances": ["sleep", 10]})
+        body = json.dumps({"instances": ["sleep", service_ms]})
         client = os.path.join(ROOT, "target/release/examples/overload")
         try:
             run = lambda secs: json.loads(subprocess.run(
-                [client, url, body, str(concurrency), str(secs)], capture_output=True, text=True, check=True).stdout)
+                [client, url, body, str(rate), str(secs)], capture_output=True, text=True, check=True).stdout)
             run(2)  # warm up: connections, buffers, the allocator's pools
             before = rss_mib(server.pid)
             r = run(seconds)
@@ -295,8 +301,8 @@ def overload(seconds):
         finally:
             server.terminate()
             server.wait(timeout=20)
-    print(f"\n10x overload: a deployment holding {instances + queue} requests ({instances} instances of 10 ms "
-          f"requests + a queue of {queue}) under {concurrency} concurrent clients for {seconds} s\n")
+    print(f"\n10x overload: a deployment serving {capacity:.0f} requests/s ({instances} instances, {service_ms} ms "
+          f"per request) with a queue of {queue}, offered {rate:.0f} requests/s (open loop) for {seconds} s\n")
     print("| served/s | refused (503)/s | refused share | 503 p50 / p99 ms | 200 p50 / p99 ms | other | RSS before -> after |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {r['ok_per_s']:,.0f} | {r['refused_per_s']:,.0f} | {r['refused_share'] * 100:.1f}% | "
@@ -304,6 +310,85 @@ def overload(seconds):
           f"{r['other']} | {before:.1f} -> {after:.1f} MiB ({(after - before) / before * 100:+.1f}%) |")
     with open(os.path.join(ROOT, "target/bench/overload.json"), "w") as f:
         json.dump({**r, "rss_before_mib": before, "rss_after_mib": after}, f, indent=2)
+
+
+def tansu():
+    installed = os.path.join(os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo")), "bin/tansu")
+    return installed if os.path.exists(installed) else "tansu"
+
+
+def logging_cost(seconds, threads):
+    """The iris ONNX deployment with inference logging NONE vs ALL to a local broker (tansu),
+    side by side in one server, alternating wrk runs; every record must be delivered."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        kafka_port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{kafka_port}"
+    broker = subprocess.Popen([tansu(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                               "--storage-engine", "memory://tansu/"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = OURS_PORT + 12
+    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    rounds = 3
+    results = {"NONE": [], "ALL": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = []
+        for name, logger in [("iris-nolog", {"mode": "NONE"}),
+                             ("iris-log", {"mode": "ALL", "kafka_topic": {"name": "iris-log"}})]:
+            d = os.path.join(tmp, name)
+            os.makedirs(d)
+            src = os.path.join(ROOT, "examples/iris-onnx")
+            for f in os.listdir(src):
+                if f != "deployment.json":
+                    shutil.copy(os.path.join(src, f), os.path.join(d, f))
+            definition = json.load(open(os.path.join(src, "deployment.json")))
+            definition.update({"name": name, "inference_logger": logger})
+            json.dump(definition, open(os.path.join(d, "deployment.json"), "w"))
+            dirs.append(d)
+        time.sleep(0.5)
+        server = serve(port, dirs, os.path.join(ROOT, "target/bench/data"),
+                       "--kafka-brokers", f"127.0.0.1:{kafka_port}")
+        try:
+            logged = 0  # requests sent to the logging deployment, warm-up included
+            for mode, name in [("NONE", "iris-nolog"), ("ALL", "iris-log")]:
+                warm = wrk(f"http://127.0.0.1:{port}/v1/models/{name}:predict", body, 32, 2, threads)
+                logged += warm["requests"] if mode == "ALL" else 0
+            for _ in range(rounds):
+                for mode, name in [("NONE", "iris-nolog"), ("ALL", "iris-log")]:
+                    results[mode].append(wrk(f"http://127.0.0.1:{port}/v1/models/{name}:predict",
+                                             body, 32, seconds, threads))
+                    logged += results[mode][-1]["requests"] if mode == "ALL" else 0
+            deadline = time.time() + 60
+            while True:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                counts = {o: float(next((l.rsplit(" ", 1)[1] for l in text.splitlines() if l.startswith(
+                    f'predictor_inference_log_records_total{{deployment="iris-log",outcome="{o}"}}')), 0))
+                    for o in ("delivered", "dropped")}
+                # wrk counts completed requests; a few more may have been sent as it stopped.
+                if time.time() > deadline or counts["delivered"] + counts["dropped"] >= 2 * logged:
+                    break
+                time.sleep(0.5)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            broker.terminate()
+            broker.wait(timeout=10)
+    med = lambda rs, k: sorted(r[k] for r in rs)[len(rs) // 2]
+    none_rps, all_rps = med(results["NONE"], "rps"), med(results["ALL"], "rps")
+    none_p99, all_p99 = med(results["NONE"], "p99_ms"), med(results["ALL"], "p99_ms")
+    print(f"\ninference logging: iris ONNX, V1 :predict, wrk c=32 ({threads} thread(s)), {rounds} alternating "
+          f"rounds of {seconds} s per mode in one server, broker tansu on loopback; medians\n")
+    print("| logging | requests/s | p99 ms |")
+    print("|---|---|---|")
+    print(f"| NONE | {none_rps:,.0f} | {none_p99:.3f} |")
+    print(f"| ALL (KServe schema, Avro, 2 records per request) | {all_rps:,.0f} | {all_p99:.3f} |")
+    print(f"\nthroughput {(all_rps / none_rps - 1) * 100:+.1f}%, p99 {all_p99 - none_p99:+.3f} ms; "
+          f"records delivered {counts['delivered']:.0f}, dropped {counts['dropped']:.0f} "
+          f"(requests wrk completed on the logging deployment x 2 = {2 * logged})")
+    with open(os.path.join(ROOT, "target/bench/logging.json"), "w") as f:
+        json.dump({"results": results, "records": counts}, f, indent=2)
 
 
 if __name__ == "__main__":

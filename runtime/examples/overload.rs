@@ -1,8 +1,8 @@
-//! The overload bench's client: `overload URL BODY CONCURRENCY SECONDS` keeps CONCURRENCY
-//! requests in flight (each connection sends its next request as soon as it has an answer)
-//! for SECONDS, and prints one JSON object: answers per second by status, the share
-//! refused (503), and latency percentiles of the refusals and of the answers apart, which
-//! wrk cannot separate. Run by `bench/run.py` against the release server.
+//! The overload bench's client: `overload URL BODY RATE SECONDS` sends RATE requests per
+//! second on a fixed schedule (an open loop) for SECONDS, and prints one JSON object:
+//! answers per second by status, the share refused (503), and latency percentiles of the
+//! refusals and of the answers apart, which wrk cannot separate. Run by `bench/run.py`
+//! against the release server.
 
 use std::time::{Duration, Instant};
 
@@ -18,45 +18,45 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let url = args.next().expect("URL");
     let body = args.next().expect("BODY");
-    let concurrency: usize = args.next().expect("CONCURRENCY").parse()?;
+    let rate: f64 = args.next().expect("RATE").parse()?;
     let seconds: f64 = args.next().expect("SECONDS").parse()?;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
+        .pool_max_idle_per_host(1024)
         .tcp_nodelay(true)
         .build()?;
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    // Open loop: requests leave on schedule whatever the answers take, as real clients'
+    // requests arrive (a closed loop would slow down with the server and hide overload).
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let total = (rate * seconds) as usize;
     let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, url, body) = (client.clone(), url.clone(), body.clone());
-            tokio::spawn(async move {
-                // (status, milliseconds); status 0 is a transport error.
-                let mut seen: Vec<(u16, f64)> = Vec::new();
-                while Instant::now() < until {
-                    let t0 = Instant::now();
-                    let status = match client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await
-                    {
-                        Ok(r) => {
-                            let status = r.status().as_u16();
-                            let _ = r.bytes().await;
-                            status
-                        }
-                        Err(_) => 0,
-                    };
-                    seen.push((status, t0.elapsed().as_secs_f64() * 1e3));
+    let mut tasks = Vec::with_capacity(total);
+    for _ in 0..total {
+        ticks.tick().await;
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            // (status, milliseconds); status 0 is a transport error.
+            let status = match client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let _ = r.bytes().await;
+                    status
                 }
-                seen
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
+                Err(_) => 0,
+            };
+            (status, t0.elapsed().as_secs_f64() * 1e3)
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
     for t in tasks {
-        all.extend(t.await?);
+        all.push(t.await?);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let by = |status: u16| {
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "concurrency": concurrency,
+            "rate": rate,
             "seconds": elapsed,
             "requests": all.len(),
             "ok_per_s": ok.len() as f64 / elapsed,

@@ -9,7 +9,7 @@
 use super::Exchange;
 use crate::deployment::config::{LogFormat, LogSchema, LoggerMode};
 use apache_avro::Schema;
-use apache_avro::types::Value as Avro;
+use serde::Serialize;
 use std::sync::LazyLock;
 
 /// The seed's KServe `inferencelog` schema.
@@ -80,91 +80,102 @@ pub struct Encoded {
     pub value: Vec<u8>,
 }
 
+/// The KServe-style record, borrowing the exchange (field order is the schema's).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KserveRecord<'a> {
+    serving_id: i32,
+    model_name: &'a str,
+    model_version: i32,
+    request_timestamp: i64,
+    response_http_code: i32,
+    inference_id: &'a str,
+    message_type: &'a str,
+    payload: &'a str,
+}
+
+/// The Docker/Kubernetes-style record.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DockerRecord<'a> {
+    model_id: i32,
+    model_name: &'a str,
+    model_version: i32,
+    request_timestamp: i64,
+    response_http_code: i32,
+    inference_request: &'a str,
+    inference_response: &'a str,
+    model_server: &'a str,
+    serving_tool: &'a str,
+}
+
 /// The records `exchange` gives under the deployment's mode and schema (none for NONE),
-/// encoded as `format`.
+/// encoded as `format`: serialized straight from borrowed fields, with no intermediate
+/// value tree (this runs for every logged request).
 pub fn records(ctx: &RecordContext, exchange: &Exchange, format: LogFormat) -> Vec<Encoded> {
-    let request = || String::from_utf8_lossy(&exchange.request).into_owned();
-    let response = || String::from_utf8_lossy(&exchange.response).into_owned();
     let (log_request, log_response) = match ctx.mode {
         LoggerMode::None => return Vec::new(),
         LoggerMode::All => (true, true),
         LoggerMode::ModelInputs => (true, false),
         LoggerMode::Predictions => (false, true),
     };
-    let common = |id_field: &str| {
-        vec![
-            (id_field.to_string(), Avro::Int(ctx.serving_id)),
-            ("modelName".into(), Avro::String(ctx.model_name.clone())),
-            ("modelVersion".into(), Avro::Int(ctx.model_version)),
-            (
-                "requestTimestamp".into(),
-                Avro::Long(exchange.request_timestamp),
-            ),
-            (
-                "responseHttpCode".into(),
-                Avro::Int(i32::from(exchange.status)),
-            ),
-        ]
-    };
-    let mut out = Vec::new();
+    // Bodies are JSON, so UTF-8; anything else is logged with replacement characters.
+    let request = String::from_utf8_lossy(&exchange.request);
+    let response = String::from_utf8_lossy(&exchange.response);
+    let id = exchange.inference_id.as_str();
+    let code = i32::from(exchange.status);
+    let mut out = Vec::with_capacity(2);
     match ctx.schema {
         LogSchema::Kserve => {
-            for (wanted, kind, payload) in [
-                (log_request, "request", &request as &dyn Fn() -> String),
+            for (wanted, message_type, payload) in [
+                (log_request, "request", &request),
                 (log_response, "response", &response),
             ] {
-                if !wanted {
-                    continue;
+                if wanted {
+                    let record = KserveRecord {
+                        serving_id: ctx.serving_id,
+                        model_name: &ctx.model_name,
+                        model_version: ctx.model_version,
+                        request_timestamp: exchange.request_timestamp,
+                        response_http_code: code,
+                        inference_id: id,
+                        message_type,
+                        payload,
+                    };
+                    out.push(encode(format, &KSERVE, id, &record));
                 }
-                let mut fields = common("servingId");
-                fields.push((
-                    "inferenceId".into(),
-                    Avro::String(exchange.inference_id.clone()),
-                ));
-                fields.push(("messageType".into(), Avro::String(kind.into())));
-                fields.push(("payload".into(), Avro::String(payload())));
-                out.push(encode(format, &KSERVE, &exchange.inference_id, fields));
             }
         }
         LogSchema::Docker => {
-            let mut fields = common("modelId");
-            let text = |wanted: bool, body: &dyn Fn() -> String| {
-                Avro::String(if wanted { body() } else { String::new() })
+            let record = DockerRecord {
+                model_id: ctx.serving_id,
+                model_name: &ctx.model_name,
+                model_version: ctx.model_version,
+                request_timestamp: exchange.request_timestamp,
+                response_http_code: code,
+                inference_request: if log_request { &request } else { "" },
+                inference_response: if log_response { &response } else { "" },
+                model_server: &ctx.model_server,
+                serving_tool: &ctx.serving_tool,
             };
-            fields.push(("inferenceRequest".into(), text(log_request, &request)));
-            fields.push(("inferenceResponse".into(), text(log_response, &response)));
-            fields.push(("modelServer".into(), Avro::String(ctx.model_server.clone())));
-            fields.push(("servingTool".into(), Avro::String(ctx.serving_tool.clone())));
-            out.push(encode(format, &DOCKER, &exchange.inference_id, fields));
+            out.push(encode(format, &DOCKER, id, &record));
         }
     }
     out
 }
 
-fn encode(format: LogFormat, schema: &Schema, key: &str, fields: Vec<(String, Avro)>) -> Encoded {
-    let value = match format {
-        LogFormat::Avro => apache_avro::to_avro_datum(schema, Avro::Record(fields))
-            .expect("the record matches its schema by construction"),
-        LogFormat::Json => {
-            let object: serde_json::Map<String, serde_json::Value> = fields
-                .into_iter()
-                .map(|(name, value)| (name, json(value)))
-                .collect();
-            serde_json::to_vec(&object).expect("JSON values serialize")
+fn encode(format: LogFormat, schema: &Schema, key: &str, record: &impl Serialize) -> Encoded {
+    let mut value = Vec::with_capacity(256);
+    match format {
+        LogFormat::Avro => {
+            apache_avro::write_avro_datum_ref(schema, record, &mut value)
+                .expect("the record matches its schema by construction");
         }
-    };
+        LogFormat::Json => serde_json::to_writer(&mut value, record).expect("JSON serializes"),
+    }
     Encoded {
         key: key.to_string(),
         value,
-    }
-}
-
-fn json(value: Avro) -> serde_json::Value {
-    match value {
-        Avro::Int(i) => i.into(),
-        Avro::Long(l) => l.into(),
-        Avro::String(s) => s.into(),
-        other => unreachable!("the inferencelog schemas have no {other:?}"),
     }
 }
 
@@ -172,6 +183,7 @@ fn json(value: Avro) -> serde_json::Value {
 mod tests {
     use super::*;
     use apache_avro::from_avro_datum;
+    use apache_avro::types::Value as Avro;
     use bytes::Bytes;
 
     fn exchange() -> Exchange {

@@ -246,17 +246,20 @@ impl Output {
                 for Encoded { key, value } in
                     record::records(&target.context, exchange, target.context.format)
                 {
-                    let mut headers = OwnedHeaders::new_with_capacity(exchange.headers.len());
-                    for (name, value) in &exchange.headers {
-                        headers = headers.insert(Header {
-                            key: name,
-                            value: Some(value),
-                        });
-                    }
-                    let record = BaseRecord::with_opaque_to(&target.topic, Arc::clone(target))
+                    let mut record = BaseRecord::with_opaque_to(&target.topic, Arc::clone(target))
                         .key(&key)
-                        .payload(&value)
-                        .headers(headers);
+                        .payload(&value);
+                    // Headers cost an allocation in librdkafka: only when asked for.
+                    if !exchange.headers.is_empty() {
+                        let mut headers = OwnedHeaders::new_with_capacity(exchange.headers.len());
+                        for (name, value) in &exchange.headers {
+                            headers = headers.insert(Header {
+                                key: name,
+                                value: Some(value),
+                            });
+                        }
+                        record = record.headers(headers);
+                    }
                     if let Err((e, _)) = producer.send(record) {
                         target.dropped(1, &format!("the Kafka producer refused it: {e}"));
                     }
