@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -223,15 +223,37 @@ fn file_of(dir: &std::path::Path, deployment: &str) -> PathBuf {
     dir.join(format!("{deployment}.jsonl"))
 }
 
-/// Writes jobs until shutdown, then what is still in the channel, then flushes. Deployment
-/// loggers hold senders too, so the channel does not disconnect: `closed` says when to stop.
+/// Writes jobs until shutdown, then what is still in the channel, then flushes. The thread
+/// wakes on a 1 ms tick and drains the channel rather than blocking on it: a handler's send
+/// then never has a sleeping reader to wake (a futex call on every request otherwise).
+/// Deployment loggers hold senders too, so the channel does not disconnect: `closed` says
+/// when to stop.
 fn run(rx: Receiver<Job>, mut output: Output, closed: &AtomicBool) {
-    while !closed.load(Ordering::SeqCst) {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((target, exchange)) => output.write(&target, &exchange),
-            Err(RecvTimeoutError::Timeout) => output.idle(),
-            Err(RecvTimeoutError::Disconnected) => break,
+    let mut quiet_ticks = 0u32;
+    loop {
+        let mut wrote = false;
+        loop {
+            match rx.try_recv() {
+                Ok((target, exchange)) => {
+                    output.write(&target, &exchange);
+                    wrote = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    output.finish();
+                    return;
+                }
+            }
         }
+        if closed.load(Ordering::SeqCst) {
+            break;
+        }
+        quiet_ticks = if wrote { 0 } else { quiet_ticks + 1 };
+        // After 100 quiet ticks, make file records visible.
+        if quiet_ticks == 100 {
+            output.idle();
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
     while let Ok((target, exchange)) = rx.try_recv() {
         output.write(&target, &exchange);
