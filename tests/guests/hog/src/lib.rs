@@ -12,6 +12,8 @@ struct Hog {
     hoard: RefCell<Vec<Vec<u8>>>,
 }
 
+// Unbounded on purpose: the test wants the stack exhausted.
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     // black_box keeps the frame (and the recursion) from being optimised away.
     std::hint::black_box(depth) + recurse(depth + 1)
