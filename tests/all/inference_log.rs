@@ -46,6 +46,20 @@ async fn serve(brokers: String, dirs: &[&DeploymentDir], buffer_messages: usize)
     .unwrap()
 }
 
+/// A server logging deployment `name` (mode ALL, topic `name`) to `broker`, its first
+/// inference already delivered (so the topic exists and the producer is connected).
+async fn logging_to(
+    broker: &Broker,
+    name: &str,
+    buffer_messages: usize,
+) -> (DeploymentDir, RunningServer) {
+    let dir = iris(name, json!({"mode": "ALL", "kafka_topic": {"name": name}}));
+    let server = serve(broker.bootstrap(), &[&dir], buffer_messages).await;
+    assert_eq!(predict(&server, name, GOOD).await.0, 200);
+    settled(&server, name, 2, Duration::from_secs(30)).await;
+    (dir, server)
+}
+
 const GOOD: &str = r#"{"instances": [[5.1, 3.5, 1.4, 0.2]]}"#;
 
 async fn predict(server: &RunningServer, name: &str, body: &str) -> (u16, String) {
@@ -253,13 +267,7 @@ async fn every_mode_writes_exactly_its_records_in_the_seed_schemas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_under_load_fails_no_inference_and_loses_no_record() {
     let broker = Broker::start();
-    let dir = iris(
-        "outage",
-        json!({"mode": "ALL", "kafka_topic": {"name": "outage"}}),
-    );
-    let server = serve(broker.bootstrap(), &[&dir], 100_000).await;
-    assert_eq!(predict(&server, "outage", GOOD).await.0, 200);
-    settled(&server, "outage", 2, Duration::from_secs(30)).await;
+    let (_dir, server) = logging_to(&broker, "outage", 100_000).await;
 
     broker.pause();
     load(&server, "outage", 400).await;
@@ -284,13 +292,7 @@ async fn a_broker_outage_under_load_fails_no_inference_and_loses_no_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buffer_too_small_for_the_outage_drops_records_and_counts_them_exactly() {
     let broker = Broker::start();
-    let dir = iris(
-        "small",
-        json!({"mode": "ALL", "kafka_topic": {"name": "small"}}),
-    );
-    let server = serve(broker.bootstrap(), &[&dir], 50).await;
-    assert_eq!(predict(&server, "small", GOOD).await.0, 200);
-    settled(&server, "small", 2, Duration::from_secs(30)).await;
+    let (_dir, server) = logging_to(&broker, "small", 50).await;
 
     broker.pause();
     load(&server, "small", 200).await;
@@ -320,13 +322,7 @@ async fn a_buffer_too_small_for_the_outage_drops_records_and_counts_them_exactly
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_delivers_the_records_still_queued() {
     let broker = Broker::start();
-    let dir = iris(
-        "closing",
-        json!({"mode": "ALL", "kafka_topic": {"name": "closing"}}),
-    );
-    let server = serve(broker.bootstrap(), &[&dir], 100_000).await;
-    assert_eq!(predict(&server, "closing", GOOD).await.0, 200);
-    settled(&server, "closing", 2, Duration::from_secs(30)).await;
+    let (_dir, server) = logging_to(&broker, "closing", 100_000).await;
 
     broker.pause();
     load(&server, "closing", 80).await;
