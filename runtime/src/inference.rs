@@ -7,9 +7,10 @@
 //!   transformer (if any)        component pool (JSON or tensors) | native graph   transformer (if any)
 //! ```
 //!
-//! `dispatch` is where later stages slot in (admission/queue, batching, the inference-log
-//! tap), each seeing the request and its outcome.
+//! `dispatch` sends a request through the deployment's batcher when it has one
+//! ([`crate::batching`]), which merges requests and calls [`run`] once per batch.
 
+use crate::batching::BatchTiming;
 use crate::deployment::Deployment;
 use crate::native::ModelError;
 use crate::predictor::Predictor;
@@ -41,7 +42,7 @@ pub enum Output {
 }
 
 /// Why a request got no prediction. Each kind has one HTTP status (see `http::error`).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum InferenceError {
     /// The request is malformed or does not fit the model.
     #[error("{0}")]
@@ -78,10 +79,38 @@ pub fn running(deployment: &Deployment) -> Result<&Predictor, InferenceError> {
         })
 }
 
-/// Runs one request on `deployment`.
-pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Output, InferenceError> {
-    let predictor = running(deployment)?;
-    let name = deployment.name();
+/// A prediction, and how it was batched when the deployment batches.
+pub struct Answer {
+    pub output: Output,
+    pub batch: Option<BatchTiming>,
+}
+
+/// Runs one request on `deployment`: through its batcher when it has one, else directly.
+pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Answer, InferenceError> {
+    let serving = deployment
+        .serving()
+        .map_err(|reason| InferenceError::NotReady {
+            name: deployment.name().to_string(),
+            reason: reason.to_string(),
+        })?;
+    match &serving.batcher {
+        Some(batcher) => batcher.submit(payload).await,
+        None => run(&serving.predictor, deployment.name(), payload)
+            .await
+            .map(|output| Answer {
+                output,
+                batch: None,
+            }),
+    }
+}
+
+/// Runs one payload (a request, or a merged batch) on a predictor; `name` is the
+/// deployment's, for errors.
+pub async fn run(
+    predictor: &Predictor,
+    name: &str,
+    payload: Payload,
+) -> Result<Output, InferenceError> {
     match (predictor, payload) {
         (Predictor::Component(c), Payload::Json { body, .. }) => c
             .predict_json(body.get())

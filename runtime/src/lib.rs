@@ -25,6 +25,7 @@
 //! - [`http`]: routes and the one error type clients see.
 //! - [`protocol`]: V1 and V2 wire formats.
 //! - [`inference`]: the dispatch stage and the errors of the request path.
+//! - [`batching`]: merging requests into batches (`inference_batcher`) and splitting answers.
 //! - [`predictor`]: what answers a deployment (component or graph).
 //! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
 //! - [`wasm`]: engine, compile cache, bindings, sandbox, host imports, instance pools.
@@ -43,6 +44,7 @@
 //! models and log. Instance: a `Store` with its WASI context and resource table. A stage
 //! scaled to zero keeps only its definition and the digest of its compiled component.
 
+pub mod batching;
 pub mod capacity;
 pub mod cli;
 pub mod deployment;

@@ -95,6 +95,7 @@ pub struct Metrics {
     instances_stopped: Family<StageLabels, Counter>,
     limit_hits: Family<LimitLabels, Counter>,
     log_records: Family<LogLabels, Counter>,
+    batches: BatchFamilies,
 }
 
 impl Default for Metrics {
@@ -154,8 +155,10 @@ impl Default for Metrics {
             "Inference log records delivered (to Kafka or the log file) or dropped (buffer full, not delivered)",
             log_records.clone(),
         );
+        let batches = BatchFamilies::register(&mut registry);
         Metrics {
             log_records,
+            batches,
             registry,
             instances,
             busy,
@@ -213,8 +216,14 @@ impl Metrics {
         }
     }
 
+    /// A deployment's batcher series.
+    pub fn batch(&self, deployment: &str) -> BatchMetrics {
+        self.batches.handles(deployment)
+    }
+
     /// Drops a deployment's series (it was deleted or replaced).
     pub fn forget(&self, deployment: &str) {
+        self.batches.forget(deployment);
         for outcome in [Outcome::delivered, Outcome::dropped] {
             self.log_records.remove(&LogLabels {
                 deployment: deployment.to_string(),
@@ -283,5 +292,137 @@ impl Default for StageMetrics {
     /// Series registered nowhere: for a pool outside a server (benchmarks, tools).
     fn default() -> Self {
         Metrics::default().stage("detached", Component::predictor)
+    }
+}
+
+/// Why a batch was closed and run.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum FlushReason {
+    /// It reached `max_batch_size` rows.
+    #[allow(non_camel_case_types)]
+    size,
+    /// Its first request waited `max_latency`.
+    #[allow(non_camel_case_types)]
+    latency,
+    /// A member's `timeout` would pass before the latency flush (less the batch's compute).
+    #[allow(non_camel_case_types)]
+    timeout,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeploymentLabels {
+    deployment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlushLabels {
+    deployment: String,
+    reason: FlushReason,
+}
+
+/// The batcher's families: what TF Serving and Triton users say they lack.
+struct BatchFamilies {
+    size: Family<DeploymentLabels, Histogram>,
+    queue_wait: Family<DeploymentLabels, Histogram>,
+    flushes: Family<FlushLabels, Counter>,
+    isolated: Family<DeploymentLabels, Counter>,
+}
+
+/// Batch sizes in rows: 1 to 4096.
+fn size_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 13))
+}
+
+/// Queue waits in seconds: 50 µs to ~3 s.
+fn wait_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
+}
+
+impl BatchFamilies {
+    fn register(registry: &mut Registry) -> BatchFamilies {
+        let families = BatchFamilies {
+            size: Family::new_with_constructor(size_histogram as fn() -> Histogram),
+            queue_wait: Family::new_with_constructor(wait_histogram as fn() -> Histogram),
+            flushes: Family::default(),
+            isolated: Family::default(),
+        };
+        registry.register(
+            "batch_size",
+            "Rows (instances, or first-dimension entries) per batch run",
+            families.size.clone(),
+        );
+        registry.register(
+            "batch_queue_wait_seconds",
+            "Time a request waited in the batch queue before its batch ran",
+            families.queue_wait.clone(),
+        );
+        registry.register(
+            "batch_flushes",
+            "Batches run, by what closed them: size, latency, timeout",
+            families.flushes.clone(),
+        );
+        registry.register(
+            "batch_isolated",
+            "Merged batches that failed or did not split, rerun one request at a time",
+            families.isolated.clone(),
+        );
+        families
+    }
+
+    fn handles(&self, deployment: &str) -> BatchMetrics {
+        let labels = DeploymentLabels {
+            deployment: deployment.to_string(),
+        };
+        let flush = |reason| {
+            self.flushes.get_or_create_owned(&FlushLabels {
+                deployment: deployment.to_string(),
+                reason,
+            })
+        };
+        BatchMetrics {
+            size: self.size.get_or_create_owned(&labels),
+            queue_wait: self.queue_wait.get_or_create_owned(&labels),
+            flush_size: flush(FlushReason::size),
+            flush_latency: flush(FlushReason::latency),
+            flush_timeout: flush(FlushReason::timeout),
+            isolated: self.isolated.get_or_create_owned(&labels),
+        }
+    }
+
+    fn forget(&self, deployment: &str) {
+        let labels = DeploymentLabels {
+            deployment: deployment.to_string(),
+        };
+        self.size.remove(&labels);
+        self.queue_wait.remove(&labels);
+        self.isolated.remove(&labels);
+        for reason in [FlushReason::size, FlushReason::latency, FlushReason::timeout] {
+            self.flushes.remove(&FlushLabels {
+                deployment: deployment.to_string(),
+                reason,
+            });
+        }
+    }
+}
+
+/// One deployment's batcher series.
+#[derive(Clone, Debug)]
+pub struct BatchMetrics {
+    pub size: Histogram,
+    pub queue_wait: Histogram,
+    pub flush_size: Counter,
+    pub flush_latency: Counter,
+    pub flush_timeout: Counter,
+    pub isolated: Counter,
+}
+
+impl BatchMetrics {
+    pub fn flushed(&self, reason: FlushReason) {
+        match reason {
+            FlushReason::size => &self.flush_size,
+            FlushReason::latency => &self.flush_latency,
+            FlushReason::timeout => &self.flush_timeout,
+        }
+        .inc();
     }
 }

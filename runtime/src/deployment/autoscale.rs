@@ -41,7 +41,7 @@ fn tick(deployment: &Arc<Deployment>, now: Instant) {
     let Ok(serving) = deployment.serving() else {
         return;
     };
-    if let Predictor::Component(c) = &serving.predictor {
+    if let Predictor::Component(c) = &*serving.predictor {
         prewarm(deployment, Stage::Predictor, c.pool().autoscale(now));
     }
     if let Some(t) = &serving.transformer {
@@ -59,7 +59,7 @@ fn prewarm(deployment: &Arc<Deployment>, stage: Stage, n: usize) {
         let Ok(serving) = deployment.serving() else {
             return;
         };
-        match (stage, &serving.predictor, &serving.transformer) {
+        match (stage, &*serving.predictor, &serving.transformer) {
             (Stage::Predictor, Predictor::Component(c), _) => c.pool().prewarm(n).await,
             (Stage::Transformer, _, Some(t)) => t.pool().prewarm(n).await,
             _ => {}

@@ -430,8 +430,17 @@ impl Loader {
                 Some(Box::new(transformer))
             }
         };
+        let predictor = Arc::new(predictor);
+        let batcher = crate::batching::start(
+            config,
+            &predictor,
+            self.max_queue,
+            &self.metrics,
+            log,
+        );
         Ok(Serving {
             predictor,
+            batcher,
             transformer,
         })
     }

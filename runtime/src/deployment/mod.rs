@@ -22,7 +22,10 @@ pub const DEFINITION_FILE: &str = "deployment.json";
 
 /// What a running deployment serves with.
 pub struct Serving {
-    pub predictor: Predictor,
+    /// Shared with the batcher's batches, which outlive no deployment but run as tasks.
+    pub predictor: Arc<Predictor>,
+    /// Merges requests into batches (`inference_batcher` enabled).
+    pub batcher: Option<crate::batching::Batcher>,
     /// Rewrites request bodies before the predictor and response bodies after it.
     pub transformer: Option<Box<ComponentTransformer>>,
 }
@@ -52,7 +55,7 @@ impl Deployment {
 
     /// The predictor, if the deployment is running.
     pub fn predictor(&self) -> Result<&Predictor, &str> {
-        self.serving().map(|s| &s.predictor)
+        self.serving().map(|s| &*s.predictor)
     }
 
     /// The predictor and transformer, if the deployment is running.
@@ -83,7 +86,7 @@ impl Deployment {
         let Ok(serving) = self.serving() else {
             return "Failed";
         };
-        let predictor_idle = match &serving.predictor {
+        let predictor_idle = match &*serving.predictor {
             Predictor::Component(c) => c.pool().is_at_zero(),
             Predictor::Native(_) => false,
         };

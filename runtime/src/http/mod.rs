@@ -177,3 +177,17 @@ pub fn json_response(body: Vec<u8>) -> Response {
     );
     response
 }
+
+/// Adds `Server-Timing` with the request's batch queue wait and its batch's compute time,
+/// when it was batched.
+pub fn with_batch_timing(
+    mut response: Response,
+    batch: Option<crate::batching::BatchTiming>,
+) -> Response {
+    if let Some(timing) = batch
+        && let Ok(value) = HeaderValue::from_str(&timing.server_timing())
+    {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
+}

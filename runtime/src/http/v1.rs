@@ -1,7 +1,7 @@
 //! KServe V1 routes (with TensorFlow Serving's status fields and versioned paths).
 
 use super::error::ApiError;
-use super::{AppState, json_response, lookup, with_inference_log};
+use super::{AppState, json_response, lookup, with_batch_timing, with_inference_log};
 use crate::deployment::Deployment;
 use crate::inference;
 use crate::protocol::v1;
@@ -116,9 +116,10 @@ async fn predict(deployment: &Deployment, body: Bytes) -> Result<Response, ApiEr
     let body = inference::preprocess(deployment, body).await?;
     let payload = v1::decode(&body)?;
     let columnar = matches!(payload, inference::Payload::Json { columnar: true, .. });
-    let output = inference::dispatch(deployment, payload).await?;
-    let encoded = v1::encode(&output, columnar)?;
-    Ok(json_response(
-        inference::postprocess(deployment, encoded).await?,
+    let answer = inference::dispatch(deployment, payload).await?;
+    let encoded = v1::encode(&answer.output, columnar)?;
+    Ok(with_batch_timing(
+        json_response(inference::postprocess(deployment, encoded).await?),
+        answer.batch,
     ))
 }

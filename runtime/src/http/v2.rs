@@ -2,7 +2,7 @@
 //! and the repository index.
 
 use super::error::ApiError;
-use super::{AppState, json_response, lookup, with_inference_log};
+use super::{AppState, json_response, lookup, with_batch_timing, with_inference_log};
 use crate::deployment::Deployment;
 use crate::inference;
 use crate::protocol::v2::{self, ModelMetadata, ServerMetadata};
@@ -123,17 +123,18 @@ async fn infer_on(
         // The transformer's postprocess reads JSON: outputs cannot be binary.
         decoded.binary_outputs = v2::BinaryOutputs::default();
     }
-    let output = inference::dispatch(deployment, decoded.payload).await?;
+    let answer = inference::dispatch(deployment, decoded.payload).await?;
     let encoded = v2::encode(
         deployment.name(),
         deployment.config.model_version,
         decoded.id.as_deref(),
         &decoded.binary_outputs,
-        &output,
+        &answer.output,
     )?;
     let Some(json_length) = encoded.json_length else {
-        return Ok(json_response(
-            inference::postprocess(deployment, encoded.body).await?,
+        return Ok(with_batch_timing(
+            json_response(inference::postprocess(deployment, encoded.body).await?),
+            answer.batch,
         ));
     };
     let mut response = Response::new(axum::body::Body::from(encoded.body));
@@ -143,7 +144,7 @@ async fn infer_on(
         HeaderValue::from_static("application/octet-stream"),
     );
     headers.insert(v2::BINARY_HEADER, HeaderValue::from(json_length));
-    Ok(response)
+    Ok(with_batch_timing(response, answer.batch))
 }
 
 /// `POST /v2/repository/index`.

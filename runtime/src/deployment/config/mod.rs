@@ -235,11 +235,11 @@ impl DeploymentConfig {
             if b.max_batch_size == Some(0) {
                 return err("inference_batcher.max_batch_size: must be at least 1".into());
             }
-            if b.enabled {
-                warnings.push(
-                    "inference_batcher is enabled but host batching is not built yet: requests are served one by one"
-                        .into(),
-                );
+            if b.enabled && b.max_latency == Some(0) {
+                return err("inference_batcher.max_latency: must be at least 1 (ms)".into());
+            }
+            if b.enabled && b.timeout == Some(0) {
+                return err("inference_batcher.timeout: must be at least 1 (ms)".into());
             }
         }
         if let Some(l) = &self.inference_logger {
@@ -430,6 +430,10 @@ mod tests {
             ),
             (r#"{"name": "a", "model_file": "../m.onnx"}"#, "model_file:"),
             (
+                r#"{"name": "a", "model_file": "m.onnx", "inference_batcher": {"enabled": true, "max_latency": 0}}"#,
+                "inference_batcher.max_latency",
+            ),
+            (
                 r#"{"name": "a", "model_file": "m.onnx", "env_vars": {"MODEL_NAME": "x"}}"#,
                 "env_vars.MODEL_NAME",
             ),
@@ -452,7 +456,8 @@ mod tests {
         let c = DeploymentConfig::parse(
             r#"{"name": "a", "model_file": "m.onnx",
                 "inference_batcher": {"enabled": true, "max_batch_size": 8},
-                "inference_logger": {"mode": "ALL", "kafka_topic": {"name": "t"}}}"#,
+                "inference_logger": {"mode": "ALL", "kafka_topic": {"name": "t"}},
+                "api_protocol": "GRPC"}"#,
         )
         .unwrap();
         let warnings = c.validate().unwrap();
