@@ -17,6 +17,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("guest-sandbox-probe", "SANDBOX_PROBE"),
     ("guest-init-fails", "INIT_FAILS"),
     ("guest-hog", "HOG"),
+    ("guest-rows", "ROWS"),
 ];
 
 fn main() {

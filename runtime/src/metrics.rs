@@ -396,7 +396,11 @@ impl BatchFamilies {
         self.size.remove(&labels);
         self.queue_wait.remove(&labels);
         self.isolated.remove(&labels);
-        for reason in [FlushReason::size, FlushReason::latency, FlushReason::timeout] {
+        for reason in [
+            FlushReason::size,
+            FlushReason::latency,
+            FlushReason::timeout,
+        ] {
             self.flushes.remove(&FlushLabels {
                 deployment: deployment.to_string(),
                 reason,

@@ -3,6 +3,7 @@
 //! real socket.
 
 mod bad_input;
+mod batching;
 mod cli;
 mod deploy_failures;
 mod examples;

@@ -11,27 +11,6 @@ use predictor_tests::{DeploymentDir, TestServer, guests, shared_data_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// The value of one series on `/metrics` (0 when absent).
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let response = server
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text"),
-    );
-    let text = response.text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.parse().unwrap())
-}
-
 fn series(name: &str, deployment: &str, component: &str) -> String {
     format!("predictor_{name}{{deployment=\"{deployment}\",component=\"{component}\"}}")
 }
@@ -40,7 +19,7 @@ fn series(name: &str, deployment: &str, component: &str) -> String {
 async fn wait_for(server: &TestServer, series: &str, within: Duration, want: impl Fn(f64) -> bool) {
     let started = Instant::now();
     loop {
-        let value = metric(server, series).await;
+        let value = server.metric(series).await;
         if want(value) {
             return;
         }
@@ -88,13 +67,13 @@ async fn instances_are_added_under_load_and_removed_when_idle() {
     let server = TestServer::start(&[&dir]).await;
     let instances = series("instances", "slow", "predictor");
     let queue = series("queue_depth", "slow", "predictor");
-    assert_eq!(metric(&server, &instances).await, 1.0);
+    assert_eq!(server.metric(&instances).await, 1.0);
 
     // Six requests of 700 ms at once: four instances start at once (the maximum), two
     // requests wait for them.
     let calls = concurrently(&server, "slow", json!({"instances": ["sleep", 700]}), 6);
     wait_for(&server, &queue, Duration::from_secs(5), |v| v == 2.0).await;
-    assert_eq!(metric(&server, &instances).await, 4.0);
+    assert_eq!(server.metric(&instances).await, 4.0);
     for call in calls {
         let (status, body) = call.await.unwrap();
         assert_eq!(status, 200, "{body}");
@@ -102,10 +81,12 @@ async fn instances_are_added_under_load_and_removed_when_idle() {
 
     // The load is gone: after the stable window the autoscaler wants one again (the
     // minimum) and the idle instances are dropped.
-    assert_eq!(metric(&server, &instances).await, 4.0);
+    assert_eq!(server.metric(&instances).await, 4.0);
     wait_for(&server, &instances, Duration::from_secs(15), |v| v == 1.0).await;
     assert_eq!(
-        metric(&server, &series("instances_desired", "slow", "predictor")).await,
+        server
+            .metric(&series("instances_desired", "slow", "predictor"))
+            .await,
         1.0
     );
     assert_eq!(server.deployment("slow").lifecycle_state(), "Running");
@@ -146,17 +127,13 @@ async fn a_deployment_at_zero_answers_its_next_requests_after_one_cold_start() {
         assert_eq!(status, 200, "{body}");
     }
     assert_eq!(deployment.lifecycle_state(), "Running");
-    let cold = metric(
-        &server,
-        &series("cold_start_seconds_count", "sleepy", "predictor"),
-    )
-    .await;
+    let cold = server
+        .metric(&series("cold_start_seconds_count", "sleepy", "predictor"))
+        .await;
     assert!(cold >= 1.0, "cold starts counted: {cold}");
-    let seconds = metric(
-        &server,
-        &series("cold_start_seconds_sum", "sleepy", "predictor"),
-    )
-    .await;
+    let seconds = server
+        .metric(&series("cold_start_seconds_sum", "sleepy", "predictor"))
+        .await;
     assert!(
         seconds > 0.0 && seconds / cold < 0.5,
         "{seconds} s over {cold} cold starts"
@@ -195,11 +172,9 @@ async fn a_transformer_scales_to_zero_with_its_predictor() {
     let (status, again) = server.post(&path, &request).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(first, again, "the same answer after a cold start");
-    let cold = metric(
-        &server,
-        &series("cold_start_seconds_count", name, "transformer"),
-    )
-    .await;
+    let cold = server
+        .metric(&series("cold_start_seconds_count", name, "transformer"))
+        .await;
     assert_eq!(cold, 1.0);
     server.stop().await;
 }

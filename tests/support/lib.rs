@@ -114,12 +114,20 @@ impl TestServer {
         data_dir: PathBuf,
         max_body_bytes: usize,
     ) -> TestServer {
-        let options = ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
+        Self::start_options(ServeOptions {
             data_dir,
             deploy: dirs.iter().map(|d| d.path().to_path_buf()).collect(),
             max_body_bytes,
             ..ServeOptions::default()
+        })
+        .await
+    }
+
+    /// A server with `options`, listening on a free loopback port.
+    pub async fn start_options(options: ServeOptions) -> TestServer {
+        let options = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..options
         };
         let server = start(&options).await.expect("server starts");
         let base = format!("http://{}", server.addr);
@@ -172,6 +180,28 @@ impl TestServer {
             .await;
         assert_eq!(status, 200, "{model}: {body}");
         body
+    }
+
+    /// The value of one series on `/metrics` (0 when absent), checking the exposition's
+    /// content type.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/openmetrics-text"),
+        );
+        let text = response.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |v| v.parse().unwrap())
     }
 
     pub async fn stop(self) {

@@ -106,7 +106,7 @@ pub fn merge(key: &BatchKey, members: &[&Payload]) -> Payload {
             )
         }
         BatchKey::Tensors { outputs, .. } => {
-            fn tensors<'p>(p: &'p Payload) -> &'p [Tensor] {
+            fn tensors(p: &Payload) -> &[Tensor] {
                 match p {
                     Payload::Tensors { inputs, .. } => inputs,
                     Payload::Json { .. } => unreachable!("a JSON payload keyed as tensors"),
@@ -223,7 +223,8 @@ fn split_json(raw: &RawValue, rows: &[usize], total: usize) -> Result<Vec<Output
 }
 
 fn join_rows(items: &[&RawValue]) -> Box<RawValue> {
-    let mut text = String::with_capacity(items.iter().map(|i| i.get().len() + 1).sum::<usize>() + 2);
+    let mut text =
+        String::with_capacity(items.iter().map(|i| i.get().len() + 1).sum::<usize>() + 2);
     text.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -235,7 +236,7 @@ fn join_rows(items: &[&RawValue]) -> Box<RawValue> {
     RawValue::from_string(text).expect("a list of JSON values is JSON")
 }
 
-fn json_body<'p>(payload: &'p Payload) -> &'p str {
+fn json_body(payload: &Payload) -> &str {
     match payload {
         Payload::Json { body, .. } => body.get(),
         Payload::Tensors { .. } => unreachable!("a tensor payload keyed as JSON"),
@@ -282,7 +283,10 @@ mod tests {
             shape_of(&cols),
             Some((BatchKey::Columns(vec!["a".into(), "b".into()]), 3))
         );
-        assert_eq!(shape_of(&json_payload(true, "[[1]]")).unwrap().0, BatchKey::ColumnsArray);
+        assert_eq!(
+            shape_of(&json_payload(true, "[[1]]")).unwrap().0,
+            BatchKey::ColumnsArray
+        );
         for unmergeable in [
             json_payload(false, "[]"),
             json_payload(false, r#"{"a":[1]}"#),
@@ -329,7 +333,10 @@ mod tests {
                 Output::Tensors(_) => unreachable!(),
             })
             .collect();
-        assert_eq!(texts, [r#"{"a":[1],"b":["p"]}"#, r#"{"a":[2,3],"b":["q","r"]}"#]);
+        assert_eq!(
+            texts,
+            [r#"{"a":[1],"b":["p"]}"#, r#"{"a":[2,3],"b":["q","r"]}"#]
+        );
     }
 
     proptest! {

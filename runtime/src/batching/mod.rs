@@ -58,11 +58,15 @@ impl BatchSettings {
         concurrency: usize,
     ) -> Option<BatchSettings> {
         let b = batcher.filter(|b| b.enabled)?;
-        let max_batch_size = b.max_batch_size.map_or(DEFAULT_MAX_BATCH_SIZE, |n| n as usize);
+        let max_batch_size = b
+            .max_batch_size
+            .map_or(DEFAULT_MAX_BATCH_SIZE, |n| n as usize);
         let concurrency = concurrency.max(1);
         Some(BatchSettings {
             max_batch_size,
-            max_latency: b.max_latency.map_or(DEFAULT_MAX_LATENCY, Duration::from_millis),
+            max_latency: b
+                .max_latency
+                .map_or(DEFAULT_MAX_LATENCY, Duration::from_millis),
             timeout: b.timeout.map(Duration::from_millis),
             // Room for every running slot's full batch besides the configured queue.
             max_queue: max_queue.max(max_batch_size * concurrency),
@@ -352,10 +356,14 @@ fn add(shared: &Arc<Shared>, open: &mut Vec<Open>, member: Member) {
         }
     };
     let batch = &mut open[i];
-    if let Some(deadline) = member.deadline {
-        // Run in time for the member to get its answer before its timeout.
+    if let (Some(deadline), Some(timeout)) = (member.deadline, shared.settings.timeout) {
+        // Run in time for the member to get its answer before its timeout: leave it the
+        // batches' recent run time, and at least a quarter of the timeout.
         let compute = Duration::from_micros(shared.compute_us.load(Ordering::Relaxed));
-        let latest = deadline.checked_sub(compute).unwrap_or(member.arrived);
+        let latest = deadline
+            .checked_sub(compute.max(timeout / 4))
+            .unwrap_or(member.arrived)
+            .max(member.arrived);
         if latest < batch.flush_at {
             batch.flush_at = latest;
             batch.reason = FlushReason::timeout;

@@ -431,13 +431,8 @@ impl Loader {
             }
         };
         let predictor = Arc::new(predictor);
-        let batcher = crate::batching::start(
-            config,
-            &predictor,
-            self.max_queue,
-            &self.metrics,
-            log,
-        );
+        let batcher =
+            crate::batching::start(config, &predictor, self.max_queue, &self.metrics, log);
         Ok(Serving {
             predictor,
             batcher,
