@@ -18,6 +18,10 @@ Outputs (paths relative to the repository root):
   target/example-models/linear_*.onnx    the other LinearClassifier forms skl2onnx emits
                                          (string labels, binary, LinearSVC), for tests
   target/example-models/reference.json   scikit-learn's own predictions, for the tests
+  target/example-models/mlp_784.onnx     a 784-512-512-10 MLP classifier (MNIST-sized, seeded
+                                         weights, not trained), for the batching benchmark
+  target/example-models/mlp_784_4096.onnx  784-4096-4096-10 (80 MB of weights, more than a
+                                         CPU cache holds), for the batching benchmark
 """
 
 import json
@@ -132,6 +136,33 @@ def mlp_as_tf2onnx_export(mlp):
     return model
 
 
+def mlp_classifier(sizes, name, seed=0):
+    """An MLP classifier of layer `sizes` as torch.onnx exports one: Gemm + Relu between
+    layers, Softmax last, a dynamic batch axis. The weights are seeded He-initialised values:
+    the batching benchmark measures serving, and a trained model's weights cost the same."""
+    rng = np.random.default_rng(seed)
+    init, nodes, x = [], [], "input"
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(np.float32)
+        b = np.zeros(n_out, dtype=np.float32)
+        init += [numpy_helper.from_array(w, f"fc{i}.weight"), numpy_helper.from_array(b, f"fc{i}.bias")]
+        nodes.append(helper.make_node("Gemm", [x, f"fc{i}.weight", f"fc{i}.bias"], [f"fc{i}"], transB=1))
+        x = f"fc{i}"
+        if i < len(sizes) - 2:
+            nodes.append(helper.make_node("Relu", [x], [f"relu{i}"]))
+            x = f"relu{i}"
+    nodes.append(helper.make_node("Softmax", [x], ["probs"], axis=1))
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch_size", sizes[0]])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch_size", sizes[-1]])],
+        init,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")
+    onnx.checker.check_model(model)
+    return model
+
+
 def main():
     iris = load_iris()
     x, y = iris.data.astype("float32"), iris.target
@@ -171,6 +202,9 @@ def main():
     (fixtures / "mlp_keras.onnx").write_bytes(mlp_as_tf2onnx_export(mlp).SerializeToString())
 
     (fixtures / "identity_types.onnx").write_bytes(identity_of_every_type().SerializeToString())
+    (fixtures / "mlp_784.onnx").write_bytes(mlp_classifier([784, 512, 512, 10], "mlp_784").SerializeToString())
+    wide = mlp_classifier([784, 4096, 4096, 10], "mlp_784_4096")
+    onnx.save(wide, fixtures / "mlp_784_4096.onnx")
 
     # The other LinearClassifier forms: string class labels, the binary single-model layout,
     # and LinearSVC's raw scores (post_transform NONE).

@@ -14,7 +14,7 @@ use crate::batching::BatchTiming;
 use crate::deployment::Deployment;
 use crate::native::ModelError;
 use crate::predictor::Predictor;
-use crate::tensor::{Tensor, json as tensor_json};
+use crate::tensor::{Tensor, json as tensor_json, stream};
 use crate::wasm::component::GuestError;
 use crate::wasm::pool::PoolError;
 use crate::wasm::transformer::Stage;
@@ -101,6 +101,19 @@ pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Answe
                 output,
                 batch: None,
             }),
+    }
+}
+
+/// The payload as the predictor takes it: a graph's V1 JSON becomes its input tensors. The
+/// batcher does this in the caller's task, so requests are decoded in parallel and batches
+/// merge tensors, not text.
+pub fn prepare(predictor: &Predictor, payload: Payload) -> Result<Payload, InferenceError> {
+    match (predictor, payload) {
+        (Predictor::Native(model), Payload::Json { columnar, body }) => Ok(Payload::Tensors {
+            inputs: json_to_tensors(model, columnar, &body)?,
+            outputs: None,
+        }),
+        (_, payload) => Ok(payload),
     }
 }
 
@@ -258,8 +271,13 @@ fn json_to_tensors(
     body: &RawValue,
 ) -> Result<Vec<Tensor>, InferenceError> {
     let bad = |m: String| InferenceError::BadRequest(m);
-    let value: Value = serde_json::from_str(body.get()).map_err(|e| bad(e.to_string()))?;
     let specs: Vec<&crate::tensor::TensorSpec> = model.inputs().collect();
+    if let [only] = specs.as_slice()
+        && let Some(t) = stream::decode_nested_floats(&only.name, only.datatype, body.get())
+    {
+        return Ok(vec![t]);
+    }
+    let value: Value = serde_json::from_str(body.get()).map_err(|e| bad(e.to_string()))?;
     let by_name = |lookup: &dyn Fn(&str) -> Option<Value>| -> Result<Vec<Tensor>, InferenceError> {
         specs
             .iter()

@@ -224,6 +224,7 @@ impl Batcher {
     /// Queues a request and waits for its own slice of its batch's answer.
     pub async fn submit(&self, payload: Payload) -> Result<Answer, InferenceError> {
         let shared = &self.shared;
+        let payload = inference::prepare(&shared.predictor, payload)?;
         let Some((key, rows)) = merge::shape_of(&payload) else {
             // Not mergeable (not rows, no rows): served alone, as without a batcher.
             return inference::run(&shared.predictor, &shared.name, payload)
