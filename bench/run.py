@@ -2,8 +2,9 @@
 and the KServe Python peer on loopback ports, loads each with wrk at concurrency 1 and 32,
 and prints requests/s, p50 and p99 side by side with the ratio to the peer. Then measures
 cold starts of component deployments (target/release/examples/cold_start), the server's
-resident memory with 100 deployments at zero vs 100 warm ones, and a deployment at 10x
-overload (target/release/examples/overload).
+resident memory with 100 deployments at zero vs 100 warm ones, a deployment at 10x
+overload (target/release/examples/overload), inference logging's cost, and batching (see
+bench/batching.py).
 
 The peer serves the Hopsworks-style script examples/python-iris/predictor_sklearn.py
 (scikit-learn, joblib); ours serves the same model natively (iris), as a Rust component
@@ -16,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -24,53 +24,8 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS_PORT, PEER_PORT = 18080, 18081
-
-
-def wait_ready(url, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} not ready after {timeout}s")
-
-
-def post_once(url, body):
-    req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.loads(r.read())
-
-
-def parse_duration_ms(text):
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def wrk(url, body, connections, seconds, threads):
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write('wrk.method = "POST"\n')
-        f.write('wrk.headers["Content-Type"] = "application/json"\n')
-        f.write(f"wrk.body = {json.dumps(body)}\n")
-        script = f.name
-    threads = min(connections, threads)
-    out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script, url],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    os.unlink(script)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = parse_duration_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
-    p99 = parse_duration_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors or "Socket errors" in out:
-        raise SystemExit(f"errors during the run against {url}:\n{out}")
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": requests}
+from batching import batching
+from common import OURS_PORT, PEER_PORT, ROOT, metric_sum, post_once, rss_mib, serve, tansu, wait_ready, wrk
 
 
 def main():
@@ -82,8 +37,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (at most the concurrency)")
     ap.add_argument("--cold-cycles", type=int, default=200, help="cold starts measured per deployment")
     ap.add_argument("--deployments", type=int, default=100, help="deployments in the memory-at-zero run")
-    ap.add_argument("--sections", default="core,cold,zero,overload,logging",
-                    help="which parts to run: core (vs the peer), cold, zero, overload, logging")
+    ap.add_argument("--sections", default="core,cold,zero,overload,logging,batching",
+                    help="which parts to run: core (vs the peer), cold, zero, overload, logging, batching")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}\n")
@@ -97,6 +52,8 @@ def main():
         overload(args.seconds)
     if "logging" in sections:
         logging_cost(args.seconds, args.threads)
+    if "batching" in sections:
+        batching(args.seconds, args.threads)
 
 
 def core(args):
@@ -153,7 +110,6 @@ def core(args):
         json.dump({f"{n}@{c}": r for (n, c), r in results.items()}, f, indent=2)
 
 
-
 def cold_starts(cycles):
     """Zero to first answer, in process, for the Python and the Rust predictor."""
     out = subprocess.run(
@@ -176,32 +132,6 @@ def cold_starts(cycles):
                 print(f"  {r['deployment']}: {line}")
     with open(os.path.join(ROOT, "target/bench/cold_start.json"), "w") as f:
         json.dump(rows, f, indent=2)
-
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return kib / 1024
-
-
-def metric_sum(port, name):
-    """The sum of every series of `name` on /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + "{"))
-
-
-def serve(port, dirs, data_dir, *extra):
-    """Starts the release server on `port` with `dirs` deployed; returns the process once ready."""
-    args = [os.path.join(ROOT, "target/release/predictor"), "serve", "--listen", f"127.0.0.1:{port}",
-            "--data-dir", data_dir, *extra]
-    for d in dirs:
-        args += ["--deploy", d]
-    p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**os.environ, "PREDICTOR_LOG": "warn"})
-    wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", timeout=600)
-    return p
 
 
 def copies(example, n, scaling, into):
@@ -310,11 +240,6 @@ def overload(seconds):
           f"{r['other']} | {before:.1f} -> {after:.1f} MiB ({(after - before) / before * 100:+.1f}%) |")
     with open(os.path.join(ROOT, "target/bench/overload.json"), "w") as f:
         json.dump({**r, "rss_before_mib": before, "rss_after_mib": after}, f, indent=2)
-
-
-def tansu():
-    installed = os.path.join(os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo")), "bin/tansu")
-    return installed if os.path.exists(installed) else "tansu"
 
 
 def logging_cost(seconds, threads):

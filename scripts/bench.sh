@@ -2,7 +2,7 @@
 # The bench command: sets up (the runtime in release, wrk, the KServe peer in the venv) and
 # measures our server against KServe's Python model server in one run, then cold starts,
 # memory at zero and overload. Arguments go to bench/run.py (--seconds N, --concurrency 1,32,
-# --sections core,cold,zero,overload,logging).
+# --sections core,cold,zero,overload,logging,batching).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,7 +17,7 @@ if ! command -v tansu >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin
   cargo install --locked tansu --version 0.6.0 --features dynostore
 fi
 say "building the predictor runtime (release)"
-cargo build --release --quiet -p predictor-runtime --bin predictor --example cold_start --example overload
+cargo build --release --quiet -p predictor-runtime --bin predictor --example cold_start --example overload --example model_rows
 # The overload run's slow guest (a test guest, built from source like the examples).
 cargo build --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests -p guest-hog
 exec .venv/bin/python bench/run.py "$@"

@@ -496,3 +496,46 @@ async fn a_disabled_batcher_is_not_there() {
         assert_eq!(body["predictions"][0]["call_rows"], 1);
     }
 }
+
+/// Requests whose tensors differ in width or datatype are batched apart: each batch holds
+/// one shape, and everyone gets their own rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_shapes_are_batched_apart() {
+    let dir = rows_guest(json!({
+        "name": "rows", "component_file": "predictor.wasm",
+        "inference_batcher": {"enabled": true, "max_batch_size": 64, "max_latency": 50}
+    }));
+    let server = TestServer::start(&[&dir]).await;
+    let kinds = [("FP32", 2), ("FP32", 3), ("INT64", 2)];
+    let calls = (0..12).map(|i| {
+        let server = &server;
+        let (datatype, cols) = kinds[i % 3];
+        async move {
+            let data: Vec<usize> = (0..cols).map(|k| i * 10 + k).collect();
+            let input =
+                json!({"name": "x", "datatype": datatype, "shape": [1, cols], "data": data});
+            let (status, timing, body) =
+                post(server, "/v2/models/rows/infer", &json!({"inputs": [input]})).await;
+            assert_eq!(status, 200, "{body}");
+            let y = &body["outputs"][0];
+            assert_eq!(y["shape"], json!([1, cols]));
+            let got: Vec<usize> = y["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as usize)
+                .collect();
+            assert_eq!(got, data);
+            let call_rows = body["outputs"][1]["data"][0].as_u64().unwrap();
+            (call_rows, batch_requests(&timing.unwrap()))
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    // Four requests of each kind: a call never holds more than its own kind's rows.
+    assert!(answers.iter().all(|&(rows, _)| rows <= 4), "{answers:?}");
+    assert!(
+        answers.iter().any(|&(_, requests)| requests > 1),
+        "{answers:?}"
+    );
+    server.stop().await;
+}
