@@ -28,6 +28,8 @@
 //! - [`batching`]: merging requests into batches (`inference_batcher`) and splitting answers.
 //! - [`predictor`]: what answers a deployment (component or graph).
 //! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
+//! - [`store`], [`manage`]: uploaded deployments kept by content across restarts, and their
+//!   lifecycle (start, stop, update, roll back) behind the management API.
 //! - [`wasm`]: engine, compile cache, bindings, sandbox, host imports, instance pools.
 //! - [`scaling`]: the autoscaler (Knative's algorithm) deciding how many instances stay warm.
 //! - [`capacity`]: what the node has, and what deployments' `requests` reserved of it.
@@ -51,6 +53,7 @@ pub mod deployment;
 pub mod http;
 pub mod inference;
 pub mod inference_log;
+pub mod manage;
 pub mod metrics;
 pub mod native;
 pub mod predictor;
@@ -58,5 +61,6 @@ pub mod protocol;
 pub mod python;
 pub mod scaling;
 pub mod server;
+pub mod store;
 pub mod tensor;
 pub mod wasm;

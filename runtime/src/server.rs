@@ -102,6 +102,17 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         let _ = loader.set_inference_log(writer);
     }
     let registry = Arc::new(Registry::default());
+    // Deployments uploaded through the management API, back in their last desired state.
+    let store = crate::store::Store::open(&options.data_dir).context("opening the store")?;
+    let manager = Arc::new(crate::manage::Manager::new(
+        store,
+        Arc::clone(&loader),
+        Arc::clone(&registry),
+    ));
+    manager
+        .restore()
+        .await
+        .context("restoring the stored deployments")?;
     for dir in &options.deploy {
         let deployment = loader
             .start(dir)
@@ -125,6 +136,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         AppState {
             registry: Arc::clone(&registry),
             metrics: Arc::clone(loader.metrics()),
+            manager,
         },
         options.max_body_bytes,
     );

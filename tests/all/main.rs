@@ -10,6 +10,7 @@ mod examples;
 mod guest_failures;
 mod inference_log;
 mod limits;
+mod manage;
 mod native_models;
 mod protocol_v1;
 mod protocol_v2;

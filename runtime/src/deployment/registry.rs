@@ -25,4 +25,9 @@ impl Registry {
         let name = deployment.name().to_string();
         self.deployments.write().insert(name, Arc::new(deployment))
     }
+
+    /// Removes a deployment; requests holding it finish on it.
+    pub fn remove(&self, name: &str) -> Option<Arc<Deployment>> {
+        self.deployments.write().remove(name)
+    }
 }

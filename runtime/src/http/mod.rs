@@ -2,9 +2,10 @@
 //! Protocol ([`v2`]) routes, a request id on every request and response (`x-request-id`,
 //! taken from the client or made), a span per request, a body-size limit, and
 //! `{"error": "..."}` answers for every failure ([`error`]), including unknown routes and
-//! handler panics; `/metrics` for Prometheus.
+//! handler panics; `/metrics` for Prometheus; the management API under `/api` ([`manage`]).
 
 pub mod error;
+pub mod manage;
 pub mod request_context;
 pub mod v1;
 pub mod v2;
@@ -31,6 +32,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub manager: Arc<crate::manage::Manager>,
 }
 
 /// The router, without a socket (tests can drive it directly).
@@ -60,6 +62,14 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/v2/repository/index", post(v2::repository_index))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(manage::openapi))
+        .route("/api/deployments", get(manage::list).post(manage::upload))
+        .route(
+            "/api/deployments/{name}",
+            get(manage::describe).delete(manage::delete),
+        )
+        .route("/api/deployments/{name}/logs", get(manage::logs))
+        .route("/api/deployments/{name}/{action}", post(manage::action))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

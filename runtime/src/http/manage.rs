@@ -1,0 +1,165 @@
+//! The management API (`/api/deployments`), described by `/api/openapi.json`: upload a
+//! deployment (multipart: `deployment.json` and its files), list, describe, start, stop,
+//! restart, roll back, delete, read its log.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::deployment::DEFINITION_FILE;
+use crate::manage::upload::Upload;
+use crate::manage::{ManageError, Manager};
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        let status = match &e {
+            ManageError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ManageError::CannotStart(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ManageError::NotFound(_) => StatusCode::NOT_FOUND,
+            ManageError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+fn manager(state: &AppState) -> &Arc<Manager> {
+    &state.manager
+}
+
+/// `POST /api/deployments`: creates a deployment, or a new version of it.
+pub async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("multipart/form-data") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "send the deployment as multipart/form-data ({DEFINITION_FILE} and its files), not {content_type:?}"
+            ),
+        ));
+    }
+    let mut multipart = multipart.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let mut files = Vec::new();
+    loop {
+        let field = multipart.next_field().await.map_err(|e| {
+            ApiError::new(
+                e.status(),
+                format!("reading the multipart body: {}", e.body_text()),
+            )
+        })?;
+        let Some(field) = field else { break };
+        let path = match (field.file_name(), field.name()) {
+            (Some(file), _) => file.to_string(),
+            (None, Some("definition")) => DEFINITION_FILE.to_string(),
+            (None, Some(name)) => name.to_string(),
+            (None, None) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "a multipart part has neither a file name nor a name",
+                ));
+            }
+        };
+        let bytes = field.bytes().await.map_err(|e| {
+            ApiError::new(
+                e.status(),
+                format!(
+                    "reading {path:?} from the multipart body: {}",
+                    e.body_text()
+                ),
+            )
+        })?;
+        files.push((path, bytes));
+    }
+    let upload = Upload::check(files)?;
+    let warnings = upload.warnings.clone();
+    let mut described = manager(&state).deploy(upload).await?;
+    described["warnings"] = json!(warnings);
+    Ok((StatusCode::CREATED, Json(described)))
+}
+
+/// `GET /api/deployments`.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"deployments": manager(&state).list()?})))
+}
+
+/// `GET /api/deployments/{name}`.
+pub async fn describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(manager(&state).describe(&name)?))
+}
+
+/// `POST /api/deployments/{name}/{action}`: start, stop, restart, rollback (`?version=N`).
+pub async fn action(
+    State(state): State<AppState>,
+    Path((name, action)): Path<(String, String)>,
+    Query(query): Query<ActionQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let m = manager(&state);
+    let described = match action.as_str() {
+        "start" => m.start(&name).await?,
+        "stop" => m.stop(&name).await?,
+        "restart" => m.restart(&name).await?,
+        "rollback" => {
+            let version = query.version.ok_or_else(|| {
+                ApiError::new(StatusCode::BAD_REQUEST, "rollback needs ?version=N")
+            })?;
+            m.rollback(&name, version).await?
+        }
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no action {other:?}: start, stop, restart or rollback"
+            )));
+        }
+    };
+    Ok(Json(described))
+}
+
+#[derive(Deserialize)]
+pub struct ActionQuery {
+    version: Option<u32>,
+}
+
+/// `DELETE /api/deployments/{name}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    manager(&state).delete(&name).await?;
+    Ok(Json(json!({"deleted": name})))
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    tail: Option<usize>,
+}
+
+/// `GET /api/deployments/{name}/logs?tail=N` (default 100).
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let lines = manager(&state).logs(&name, query.tail.unwrap_or(100))?;
+    Ok(Json(json!({"name": name, "lines": lines})))
+}
+
+/// `GET /api/openapi.json`: this API, described.
+pub async fn openapi() -> Json<Value> {
+    Json(
+        serde_json::from_str(include_str!("openapi.json"))
+            .expect("the committed OpenAPI document is JSON"),
+    )
+}

@@ -1,0 +1,391 @@
+//! The management API: deployments uploaded to a running server (multipart), listed,
+//! described, stopped, started, updated to a new version, rolled back and deleted; after a
+//! restart on the same data dir every deployment is back in its last desired state. Bad
+//! uploads are refused with a clear error and store nothing; a version that cannot start
+//! never replaces the one serving.
+
+use predictor_runtime::server::ServeOptions;
+use predictor_tests::{TestServer, guests, root};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// An upload: (path, contents) of each file.
+type Files = Vec<(String, Vec<u8>)>;
+
+async fn server(data_dir: &Path) -> TestServer {
+    TestServer::start_options(ServeOptions {
+        data_dir: data_dir.to_path_buf(),
+        ..ServeOptions::default()
+    })
+    .await
+}
+
+/// A multipart form of `files` (path, bytes).
+fn form(files: &[(&str, Vec<u8>)]) -> Form {
+    files.iter().fold(Form::new(), |form, (path, bytes)| {
+        form.part(
+            "file",
+            Part::bytes(bytes.clone()).file_name(path.to_string()),
+        )
+    })
+}
+
+fn example_files(example: &str, names: &[&str]) -> Files {
+    names
+        .iter()
+        .map(|n| {
+            let bytes = std::fs::read(root().join("examples").join(example).join(n)).unwrap();
+            (n.to_string(), bytes)
+        })
+        .collect()
+}
+
+fn rust_upload() -> Files {
+    example_files(
+        "rust-predictor",
+        &["deployment.json", "gaussian_nb.json", "predictor.wasm"],
+    )
+}
+
+fn onnx_upload(description: &str) -> Files {
+    let mut files = example_files("iris-onnx", &["model.onnx"]);
+    let mut definition: Value = serde_json::from_slice(
+        &std::fs::read(root().join("examples/iris-onnx/deployment.json")).unwrap(),
+    )
+    .unwrap();
+    definition["description"] = json!(description);
+    files.push((
+        "deployment.json".into(),
+        definition.to_string().into_bytes(),
+    ));
+    files
+}
+
+async fn upload(server: &TestServer, files: &Files) -> (u16, Value) {
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, b)| (p.as_str(), b.clone())).collect();
+    let r = server
+        .client
+        .post(format!("{}/api/deployments", server.base))
+        .multipart(form(&files))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn predict(server: &TestServer, name: &str) -> u16 {
+    server
+        .post(
+            &format!("/v1/models/{name}:predict"),
+            &json!({"instances": [[5.1, 3.5, 1.4, 0.2]]}),
+        )
+        .await
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_deployments_are_driven_and_come_back_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path()).await;
+    let (status, body) = upload(&server, &rust_upload()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["state"], "Running");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["endpoints"]["v1"], "/v1/models/iris-bayes:predict");
+    assert_eq!(predict(&server, "iris-bayes").await, 200);
+    let (status, body) = upload(&server, &onnx_upload("first")).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(predict(&server, "iris").await, 200);
+
+    let (status, list) = server.get("/api/deployments").await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["iris", "iris-bayes"]);
+
+    // Stopped: it no longer answers; its versions stay.
+    let (status, body) = server
+        .post("/api/deployments/iris-bayes/stop", &json!({}))
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("Stopped")),
+        "{body}"
+    );
+    assert_eq!(predict(&server, "iris-bayes").await, 404);
+
+    // A new version, then back to the first.
+    let (status, body) = upload(&server, &onnx_upload("second")).await;
+    assert_eq!((status, body["version"].as_u64()), (201, Some(2)), "{body}");
+    assert_eq!(body["definition"]["description"], "second");
+    let (status, body) = server
+        .post("/api/deployments/iris/rollback?version=1", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["definition"]["description"], "first");
+    let (status, logs) = server.get("/api/deployments/iris/logs?tail=5").await;
+    assert_eq!(status, 200, "{logs}");
+    assert!(!logs["lines"].as_array().unwrap().is_empty(), "{logs}");
+    server.stop().await;
+
+    // Restarted on the same data dir: iris serves version 1, iris-bayes is still stopped.
+    let server = self::server(data.path()).await;
+    let (_, body) = server.get("/api/deployments/iris").await;
+    assert_eq!(
+        (body["state"].as_str(), body["version"].as_u64()),
+        (Some("Running"), Some(1)),
+        "{body}"
+    );
+    assert_eq!(predict(&server, "iris").await, 200);
+    let (_, body) = server.get("/api/deployments/iris-bayes").await;
+    assert_eq!(body["state"], "Stopped", "{body}");
+    let (status, body) = server
+        .post("/api/deployments/iris-bayes/start", &json!({}))
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("Running")),
+        "{body}"
+    );
+    assert_eq!(predict(&server, "iris-bayes").await, 200);
+
+    let (status, _) = server
+        .client
+        .delete(format!("{}/api/deployments/iris", server.base))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(server.get("/api/deployments/iris").await.0, 404);
+    assert_eq!(predict(&server, "iris").await, 404);
+    // A deleted deployment cannot be started.
+    let (status, body) = server.post("/api/deployments/iris/start", &json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_refused_and_store_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path()).await;
+    let url = format!("{}/api/deployments", server.base);
+
+    let r = server
+        .client
+        .post(&url)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+
+    let definition = |d: Value| ("deployment.json".to_string(), d.to_string().into_bytes());
+    let wasm = std::fs::read(guests::ROWS).unwrap();
+    let cases: Vec<(Files, u16, &str)> = vec![
+        (
+            vec![definition(
+                json!({"name": "bad name", "model_file": "m.onnx"}),
+            )],
+            400,
+            "name",
+        ),
+        (
+            vec![definition(
+                json!({"name": "a", "model_file": "m.onnx", "resources": {"limits": {"cores": "two"}}}),
+            )],
+            400,
+            "resources",
+        ),
+        (
+            vec![definition(json!({"name": "a", "model_file": "m.onnx"}))],
+            400,
+            "model_file",
+        ),
+        (
+            vec![("predictor.wasm".into(), wasm.clone())],
+            400,
+            "deployment.json",
+        ),
+        (
+            vec![
+                definition(json!({"name": "a", "component_file": "p.wasm"})),
+                ("p.wasm".into(), b"\0asm\x01\0\0\0".to_vec()),
+            ],
+            400,
+            "core WebAssembly module",
+        ),
+        (
+            vec![
+                definition(json!({"name": "a", "component_file": "p.wasm"})),
+                ("p.wasm".into(), b"\x7fELF\x02\x01".to_vec()),
+            ],
+            400,
+            "precompiled",
+        ),
+        (
+            vec![
+                definition(json!({"name": "a", "component_file": "p.wasm"})),
+                ("p.wasm".into(), wasm.clone()),
+                ("../escape".into(), b"x".to_vec()),
+            ],
+            400,
+            "stay inside",
+        ),
+        // A model that does not load: refused, nothing recorded.
+        (
+            vec![
+                definition(json!({"name": "a", "model_file": "m.onnx"})),
+                ("m.onnx".into(), b"not onnx".to_vec()),
+            ],
+            422,
+            "m.onnx",
+        ),
+    ];
+    for (files, want, says) in cases {
+        let (status, body) = upload(&server, &files).await;
+        assert_eq!(status, want, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{says}: {body}"
+        );
+    }
+
+    // A truncated multipart body.
+    let r = server
+        .client
+        .post(&url)
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body("--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"deployment.json\"\r\n\r\n{\"na")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("multipart")
+    );
+
+    let (_, list) = server.get("/api/deployments").await;
+    assert_eq!(list["deployments"], json!([]), "nothing was stored");
+
+    // A version that cannot start does not replace the one serving.
+    let (status, _) = upload(&server, &onnx_upload("good")).await;
+    assert_eq!(status, 201);
+    let mut broken = onnx_upload("broken");
+    broken.retain(|(p, _)| p != "model.onnx");
+    broken.push(("model.onnx".into(), b"garbage".to_vec()));
+    let (status, body) = upload(&server, &broken).await;
+    assert_eq!(status, 422, "{body}");
+    let (_, body) = server.get("/api/deployments/iris").await;
+    assert_eq!(
+        (body["version"].as_u64(), body["state"].as_str()),
+        (Some(1), Some("Running")),
+        "{body}"
+    );
+    assert_eq!(body["definition"]["description"], "good");
+    assert_eq!(predict(&server, "iris").await, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_upload_is_413() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start_options(ServeOptions {
+        data_dir: data.path().to_path_buf(),
+        max_body_bytes: 64 << 10,
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut files = onnx_upload("big");
+    files.push(("padding.bin".into(), vec![0u8; 256 << 10]));
+    let (status, body) = upload(&server, &files).await;
+    assert_eq!(status, 413, "{body}");
+    server.stop().await;
+}
+
+/// Concurrent updates of one deployment apply one after the other, each complete; a delete
+/// lets the request in flight finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_and_a_delete_in_flight() {
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path()).await;
+    let uploads = (0..4).map(|i| {
+        let server = &server;
+        async move { upload(server, &onnx_upload(&format!("v{i}"))).await }
+    });
+    for (status, body) in futures_util::future::join_all(uploads).await {
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, body) = server.get("/api/deployments/iris").await;
+    assert_eq!(body["versions"].as_array().unwrap().len(), 4, "{body}");
+    assert_eq!(body["version"], 4);
+    assert_eq!(predict(&server, "iris").await, 200);
+
+    let slow = vec![
+        (
+            "deployment.json".to_string(),
+            json!({"name": "slow", "component_file": "p.wasm"})
+                .to_string()
+                .into_bytes(),
+        ),
+        ("p.wasm".to_string(), std::fs::read(guests::HOG).unwrap()),
+    ];
+    let (status, body) = upload(&server, &slow).await;
+    assert_eq!(status, 201, "{body}");
+    let in_flight = {
+        let client = server.client.clone();
+        let url = format!("{}/v1/models/slow:predict", server.base);
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"instances": ["sleep", 500]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let r = server
+        .client
+        .delete(format!("{}/api/deployments/slow", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        in_flight.await.unwrap(),
+        200,
+        "the request in flight finished"
+    );
+    assert_eq!(predict(&server, "slow").await, 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_is_described_by_openapi() {
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path()).await;
+    let (status, doc) = server.get("/api/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/api/deployments",
+        "/api/deployments/{name}",
+        "/api/deployments/{name}/{action}",
+        "/api/deployments/{name}/logs",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is described");
+    }
+    server.stop().await;
+}
