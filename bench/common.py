@@ -72,10 +72,16 @@ def metric_sum(port, name):
                if line.startswith(name + "{"))
 
 
+def scratch_store():
+    """A store of its own for one server: the data dir is shared for its compile cache, but
+    deployments stored by one run must not come back in the next."""
+    return tempfile.mkdtemp(prefix="predictor-bench-store-")
+
+
 def serve(port, dirs, data_dir, *extra):
     """Starts the release server on `port` with `dirs` deployed; returns the process once ready."""
     args = [os.path.join(ROOT, "target/release/predictor"), "serve", "--listen", f"127.0.0.1:{port}",
-            "--data-dir", data_dir, *extra]
+            "--data-dir", data_dir, "--store-dir", scratch_store(), *extra]
     for d in dirs:
         args += ["--deploy", d]
     p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

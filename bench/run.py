@@ -25,7 +25,8 @@ import time
 import urllib.request
 
 from batching import batching
-from common import OURS_PORT, PEER_PORT, ROOT, metric_sum, post_once, rss_mib, serve, tansu, wait_ready, wrk
+from common import (OURS_PORT, PEER_PORT, ROOT, metric_sum, post_once, rss_mib, scratch_store, serve, tansu,
+                    wait_ready, wrk)
 
 
 def main():
@@ -65,7 +66,8 @@ def core(args):
     data_dir = os.path.join(ROOT, "target/bench/data")
     ours = subprocess.Popen(
         [os.path.join(ROOT, "target/release/predictor"), "serve", "--listen", f"127.0.0.1:{OURS_PORT}",
-         "--data-dir", data_dir, "--deploy", "examples/iris-onnx,examples/rust-predictor,examples/python-iris"],
+         "--data-dir", data_dir, "--store-dir", scratch_store(),
+         "--deploy", "examples/iris-onnx,examples/rust-predictor,examples/python-iris"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PREDICTOR_LOG": "warn"},
     )
     peer = subprocess.Popen(

@@ -48,7 +48,12 @@ pub struct ServeArgs {
     /// Where the runtime keeps its state (the compiled-component cache).
     #[arg(long, env = "PREDICTOR_DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,
-    /// A deployment folder to serve (repeatable; comma-separated in the env var).
+    /// Where deployments (uploaded, or from `--deploy` folders) are kept across restarts
+    /// (default: `DATA_DIR/store`).
+    #[arg(long, env = "PREDICTOR_STORE_DIR")]
+    pub store_dir: Option<PathBuf>,
+    /// A deployment folder to serve (repeatable; comma-separated in the env var): its files
+    /// become the deployment's current version in the store.
     #[arg(long = "deploy", env = "PREDICTOR_DEPLOY", value_delimiter = ',')]
     pub deploy: Vec<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -178,6 +183,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             serve(ServeOptions {
                 listen: a.listen,
                 data_dir: a.data_dir,
+                store_dir: a.store_dir,
                 deploy: a.deploy,
                 max_body_bytes: a.max_body_bytes,
                 componentize_py: a.componentize_py,

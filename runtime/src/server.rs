@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where uploaded and `--deploy`ed deployments are kept (default: `DATA_DIR/store`).
+    pub store_dir: Option<PathBuf>,
     pub deploy: Vec<PathBuf>,
     pub max_body_bytes: usize,
     /// componentize-py, for `script_file` deployments (default: looked up).
@@ -42,6 +44,7 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: PathBuf::from(".data"),
+            store_dir: None,
             deploy: Vec::new(),
             max_body_bytes: crate::http::DEFAULT_MAX_BODY_BYTES,
             componentize_py: None,
@@ -102,31 +105,42 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         let _ = loader.set_inference_log(writer);
     }
     let registry = Arc::new(Registry::default());
-    // Deployments uploaded through the management API, back in their last desired state.
-    let store = crate::store::Store::open(&options.data_dir).context("opening the store")?;
+    // The folders to deploy, by name: each becomes the current version of its deployment.
+    let mut folders: Vec<(String, &PathBuf)> = Vec::new();
+    for dir in &options.deploy {
+        let (config, _) =
+            Loader::read_definition(dir).with_context(|| format!("deploying {}", dir.display()))?;
+        if let Some((_, previous)) = folders.iter().find(|(n, _)| *n == config.name) {
+            anyhow::bail!(
+                "{} and {} both define deployment {:?}",
+                previous.display(),
+                dir.display(),
+                config.name
+            );
+        }
+        folders.push((config.name, dir));
+    }
+    // Every deployment the store holds comes back in its last desired state.
+    let store_dir = options
+        .store_dir
+        .clone()
+        .unwrap_or_else(|| options.data_dir.join("store"));
+    let store = crate::store::Store::open(&store_dir).context("opening the store")?;
     let manager = Arc::new(crate::manage::Manager::new(
         store,
         Arc::clone(&loader),
         Arc::clone(&registry),
     ));
+    let names: Vec<String> = folders.iter().map(|(n, _)| n.clone()).collect();
     manager
-        .restore()
+        .restore(&names)
         .await
         .context("restoring the stored deployments")?;
-    for dir in &options.deploy {
-        let deployment = loader
-            .start(dir)
+    for (_, dir) in folders {
+        manager
+            .deploy_folder(dir)
             .await
             .with_context(|| format!("deploying {}", dir.display()))?;
-        if let Some(previous) = registry.get(deployment.name()) {
-            anyhow::bail!(
-                "{} and {} both define deployment {:?}",
-                previous.dir.display(),
-                dir.display(),
-                deployment.name()
-            );
-        }
-        registry.insert(deployment);
     }
     let listener = TcpListener::bind(options.listen)
         .await

@@ -113,6 +113,8 @@ async fn an_unreadable_definition_stops_the_server_from_starting() {
     let options = predictor_runtime::server::ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: predictor_tests::shared_data_dir(),
+        // A store of its own: no test restores another's deployments.
+        store_dir: Some(predictor_tests::scratch_store()),
         deploy: vec![bad.path().to_path_buf()],
         max_body_bytes: 1024,
         ..Default::default()

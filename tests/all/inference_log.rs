@@ -33,6 +33,8 @@ fn iris(name: &str, logger: Value) -> DeploymentDir {
 async fn serve(brokers: String, dirs: &[&DeploymentDir], buffer_messages: usize) -> RunningServer {
     start(&ServeOptions {
         data_dir: shared_data_dir(),
+        // A store of its own: no test restores another's deployments.
+        store_dir: Some(predictor_tests::scratch_store()),
         deploy: dirs.iter().map(|d| d.path().to_path_buf()).collect(),
         kafka: Some(KafkaConfig {
             brokers,

@@ -31,6 +31,8 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
     let server = start(&ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: shared_data_dir(),
+        // A store of its own: no test restores another's deployments.
+        store_dir: Some(predictor_tests::scratch_store()),
         deploy: vec![hog.path().to_path_buf(), other.path().to_path_buf()],
         max_body_bytes: 1 << 20,
         componentize_py: None,

@@ -389,3 +389,43 @@ async fn the_api_is_described_by_openapi() {
     }
     server.stop().await;
 }
+
+/// `serve --deploy DIR` goes through the store: the folder becomes a stored version, shown by
+/// the management API, and the deployment comes back after a restart without the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_folders_are_stored_versions() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = predictor_tests::DeploymentDir::example("iris-onnx", None);
+    let server = TestServer::start_options(ServeOptions {
+        data_dir: data.path().to_path_buf(),
+        deploy: vec![folder.path().to_path_buf()],
+        ..ServeOptions::default()
+    })
+    .await;
+    let (_, body) = server.get("/api/deployments/iris").await;
+    assert_eq!(
+        (body["state"].as_str(), body["version"].as_u64()),
+        (Some("Running"), Some(1)),
+        "{body}"
+    );
+    server.stop().await;
+
+    // The same folder again: no new version. Then no flag at all: still served.
+    let server = TestServer::start_options(ServeOptions {
+        data_dir: data.path().to_path_buf(),
+        deploy: vec![folder.path().to_path_buf()],
+        ..ServeOptions::default()
+    })
+    .await;
+    assert_eq!(
+        server.get("/api/deployments/iris").await.1["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    server.stop().await;
+    let server = self::server(data.path()).await;
+    assert_eq!(predict(&server, "iris").await, 200);
+    server.stop().await;
+}

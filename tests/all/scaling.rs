@@ -195,6 +195,8 @@ async fn a_deployment_whose_requests_do_not_fit_the_node_is_refused() {
     }));
     let server = start(&ServeOptions {
         data_dir: shared_data_dir(),
+        // A store of its own: no test restores another's deployments.
+        store_dir: Some(predictor_tests::scratch_store()),
         deploy: [&first, &second, &at_zero]
             .iter()
             .map(|d| d.path().to_path_buf())

@@ -92,11 +92,21 @@ pub fn shared_data_dir() -> PathBuf {
     root().join("target/test-data")
 }
 
+/// A fresh store folder for a server started on the shared data dir (under `target/tmp`,
+/// swept with it): deployments stored by one test are never restored by another.
+pub fn scratch_store() -> PathBuf {
+    let dir = root().join("target/tmp/stores");
+    std::fs::create_dir_all(&dir).unwrap();
+    tempfile::tempdir_in(dir).unwrap().keep()
+}
+
 /// A server on 127.0.0.1 (a real socket) serving `dirs`.
 pub struct TestServer {
     pub server: RunningServer,
     pub base: String,
     pub client: reqwest::Client,
+    /// The store of a server on the shared data dir, removed with it.
+    _store: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -123,10 +133,18 @@ impl TestServer {
         .await
     }
 
-    /// A server with `options`, listening on a free loopback port.
+    /// A server with `options`, listening on a free loopback port. On the shared data dir
+    /// (shared for its compile cache), the store is one of its own, so no test sees
+    /// another's deployments.
     pub async fn start_options(options: ServeOptions) -> TestServer {
+        let store = (options.store_dir.is_none() && options.data_dir == shared_data_dir())
+            .then(|| tempfile::tempdir().unwrap());
         let options = ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
+            store_dir: store
+                .as_ref()
+                .map(|d| d.path().to_path_buf())
+                .or(options.store_dir),
             ..options
         };
         let server = start(&options).await.expect("server starts");
@@ -135,6 +153,7 @@ impl TestServer {
             server,
             base,
             client: reqwest::Client::new(),
+            _store: store,
         }
     }
 

@@ -22,6 +22,7 @@ use crate::store::{Desired, Record, Store, StoreError};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Why a management request failed; each kind has one HTTP status (see `http::manage`).
@@ -65,13 +66,14 @@ impl Manager {
         &self.store
     }
 
-    /// Starts every stored deployment whose desired state is Running (at server start). One
-    /// that fails is Failed with its reason; the others are unaffected.
-    pub async fn restore(&self) -> Result<usize, ManageError> {
+    /// Starts every stored deployment whose desired state is Running (at server start),
+    /// except those named in `except` (about to be deployed from folders). One that fails is
+    /// Failed with its reason; the others are unaffected.
+    pub async fn restore(&self, except: &[String]) -> Result<usize, ManageError> {
         let _guard = self.lock.lock().await;
         let mut started = 0;
         for record in self.store.records()? {
-            if record.desired == Desired::Running {
+            if record.desired == Desired::Running && !except.contains(&record.name) {
                 match self.start_current(&record).await {
                     Ok(_) => started += 1,
                     // Its definition no longer reads (a newer server's rules): the others
@@ -93,6 +95,18 @@ impl Manager {
         })?;
         self.registry.insert(deployment);
         Ok(self.registry.get(&record.name).expect("just inserted"))
+    }
+
+    /// `predictor serve --deploy DIR`: the folder's files become the deployment's current
+    /// version (a new one when they changed), started even if it fails (then Failed, with
+    /// its reason), as the operator asked for this folder.
+    pub async fn deploy_folder(&self, dir: &Path) -> Result<Arc<Deployment>, ManageError> {
+        let _guard = self.lock.lock().await;
+        let (config, _) =
+            Loader::read_definition(dir).map_err(|e| ManageError::Invalid(e.to_string()))?;
+        let files = crate::store::files::import_dir(&self.store, dir)?;
+        let (record, _) = self.store.add_version(&config.name, files)?;
+        self.start_current(&record).await
     }
 
     /// Stores and starts an uploaded version (see [`upload::Upload`]); returns its

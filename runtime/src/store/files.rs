@@ -38,8 +38,8 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Puts every regular file under `dir` in the store; symbolic links are refused, as the
-/// loader refuses them.
+/// Puts every regular file under `dir` in the store; symbolic links are left out (with a
+/// warning), as the loader would refuse to follow them.
 pub fn import_dir(store: &Store, dir: &Path) -> Result<BTreeMap<String, String>, StoreError> {
     let mut files = BTreeMap::new();
     walk(store, dir, dir, &mut files)?;
@@ -71,12 +71,11 @@ fn walk(
                 .into_owned();
             files.insert(relative, store.put_blob(&bytes)?);
         } else {
-            return Err(StoreError::Io {
-                path: path.display().to_string(),
-                source: std::io::Error::other(
-                    "a symbolic link or special file; copy the file instead",
-                ),
-            });
+            // The loader would refuse to follow it anyway: a deployment's files are its own.
+            tracing::warn!(
+                "{}: not a regular file (a symbolic link?), left out of the deployment",
+                path.display()
+            );
         }
     }
     Ok(())

@@ -88,9 +88,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating) the store under `data_dir`, removing what a crash left half-written.
-    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        let root = data_dir.join("store");
+    /// Opens (creating) the store in `root`, removing what a crash left half-written.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let root = root.to_path_buf();
         for sub in ["blobs", "deployments", "live"] {
             let dir = root.join(sub);
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn versions_are_added_kept_and_materialized() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
         let v1 = files(&store, &[("deployment.json", "{}"), ("m/model.onnx", "a")]);
         let (r, added) = store.add_version("d", v1.clone()).unwrap();
         assert!(added);
@@ -363,7 +363,7 @@ mod tests {
 
         // Reopened (a restart): the same records; a crash's temporary files are gone.
         std::fs::write(dir.path().join("store/deployments/.tmp-1-x"), "half").unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
         assert_eq!(store.records().unwrap(), vec![r]);
         assert!(!dir.path().join("store/deployments/.tmp-1-x").exists());
         store.delete("d").unwrap();
