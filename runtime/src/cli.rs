@@ -4,6 +4,7 @@
 use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
+use crate::http::auth::ApiKeys;
 use crate::inference_log::sink::{DEFAULT_BUFFER_MESSAGES, DEFAULT_FLUSH_TIMEOUT, KafkaConfig};
 use crate::python::{Componentizer, ScriptKind};
 use crate::server::{ServeOptions, serve};
@@ -95,9 +96,36 @@ pub struct ServeArgs {
     /// are dropped and counted.
     #[arg(long, env = "PREDICTOR_INFERENCE_LOG_BUFFER", default_value_t = DEFAULT_BUFFER_MESSAGES)]
     pub inference_log_buffer: usize,
+    /// API keys (`Authorization: ApiKey <key>`), one `SCOPE KEY` per line (scope `predict`
+    /// or `manage`). With keys (here or in PREDICTOR_API_KEYS as `SCOPE:KEY,...`), every
+    /// route needs one; without, only loopback is listened on.
+    #[arg(long, env = "PREDICTOR_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    /// Listen beyond loopback without API keys, when something in front authenticates.
+    #[arg(long, env = "PREDICTOR_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
     /// How long shutdown waits for queued inference log records to be delivered, in ms.
     #[arg(long, env = "PREDICTOR_KAFKA_FLUSH_TIMEOUT_MS", default_value_t = DEFAULT_FLUSH_TIMEOUT.as_millis() as u64)]
     pub kafka_flush_timeout_ms: u64,
+}
+
+/// The keys of `--api-keys-file` and `PREDICTOR_API_KEYS`, together.
+fn api_keys(file: Option<&std::path::Path>) -> anyhow::Result<ApiKeys> {
+    let mut keys = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the API keys file {}", path.display()))?;
+            ApiKeys::parse_file(&text)
+                .map_err(|e| anyhow::anyhow!("API keys file {}: {e}", path.display()))?
+        }
+        None => ApiKeys::default(),
+    };
+    if let Ok(text) = std::env::var("PREDICTOR_API_KEYS") {
+        let env =
+            ApiKeys::parse_env(&text).map_err(|e| anyhow::anyhow!("PREDICTOR_API_KEYS: {e}"))?;
+        keys.extend(env);
+    }
+    Ok(keys)
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -197,6 +225,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                         memory_mb: a.node_memory_mb.unwrap_or(detected.memory_mb),
                     }
                 },
+                api_keys: api_keys(a.api_keys_file.as_deref())?,
+                allow_unauthenticated: a.allow_unauthenticated,
                 kafka: a.kafka_brokers.map(|brokers| KafkaConfig {
                     brokers,
                     options: a.kafka_options,

@@ -4,6 +4,7 @@
 use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::deployment::registry::Registry;
+use crate::http::auth::ApiKeys;
 use crate::http::{AppState, app};
 use crate::inference_log::sink::{KafkaConfig, SinkConfig, Writer};
 use crate::wasm::engine::EngineLimits;
@@ -35,6 +36,12 @@ pub struct ServeOptions {
     pub node: NodeCapacity,
     /// The broker inference logs go to; without one, JSON-lines files under the data dir.
     pub kafka: Option<KafkaConfig>,
+    /// API keys every route then requires; without any, only loopback is listened on
+    /// unless `allow_unauthenticated`.
+    pub api_keys: ApiKeys,
+    /// Listen beyond loopback without keys: something in front authenticates (a service
+    /// mesh, KServe's ingress).
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for ServeOptions {
@@ -53,6 +60,8 @@ impl Default for ServeOptions {
             max_output_bytes: limits.max_output_bytes,
             node: NodeCapacity::detect(),
             kafka: None,
+            api_keys: ApiKeys::default(),
+            allow_unauthenticated: false,
         }
     }
 }
@@ -142,15 +151,17 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
             .await
             .with_context(|| format!("deploying {}", dir.display()))?;
     }
-    let listener = TcpListener::bind(options.listen)
+    let listen = listen_address(options);
+    let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", options.listen))?;
+        .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let router = app(
         AppState {
             registry: Arc::clone(&registry),
             metrics: Arc::clone(loader.metrics()),
             manager,
+            keys: Arc::new(options.api_keys.clone()),
         },
         options.max_body_bytes,
     );
@@ -177,14 +188,28 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     })
 }
 
+/// Where to listen: as asked, except beyond loopback without API keys (unless allowed):
+/// then loopback, same port, and the log says so.
+fn listen_address(options: &ServeOptions) -> SocketAddr {
+    let asked = options.listen;
+    if asked.ip().is_loopback() || !options.api_keys.is_empty() {
+        return asked;
+    }
+    if options.allow_unauthenticated {
+        tracing::warn!(
+            "listening on {asked} without API keys (--allow-unauthenticated): anyone who reaches it can predict and deploy"
+        );
+        return asked;
+    }
+    let loopback = SocketAddr::from(([127, 0, 0, 1], asked.port()));
+    tracing::warn!(
+        "no API keys configured: listening on {loopback} only, not {asked}; configure keys (--api-keys-file or PREDICTOR_API_KEYS) to serve beyond this machine"
+    );
+    loopback
+}
+
 /// Runs `serve` in the foreground until a shutdown signal.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    if !options.listen.ip().is_loopback() {
-        tracing::warn!(
-            "listening on {} without authentication: anyone who reaches it can predict",
-            options.listen
-        );
-    }
     let server = start(&options).await?;
     print_endpoints(&server);
     shutdown_signal().await;

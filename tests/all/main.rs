@@ -2,6 +2,7 @@
 //! test runs real components built from source by `build.rs` behind a real server on a
 //! real socket.
 
+mod auth;
 mod bad_input;
 mod batching;
 mod cli;

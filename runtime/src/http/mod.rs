@@ -4,6 +4,7 @@
 //! `{"error": "..."}` answers for every failure ([`error`]), including unknown routes and
 //! handler panics; `/metrics` for Prometheus; the management API under `/api` ([`manage`]).
 
+pub mod auth;
 pub mod error;
 pub mod manage;
 pub mod request_context;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub manager: Arc<crate::manage::Manager>,
+    /// API keys; none configured: no key asked.
+    pub keys: Arc<auth::ApiKeys>,
 }
 
 /// The router, without a socket (tests can drive it directly).
@@ -72,7 +75,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/api/deployments/{name}/{action}", post(manage::action))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
@@ -81,6 +84,10 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
             )
             .into_response()
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.keys),
+            auth::require_key,
+        ))
         .layer(axum::middleware::from_fn(request_context::request_context))
 }
 
