@@ -27,6 +27,9 @@ pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `predictor_runtime=debug`.
     #[arg(long, env = "PREDICTOR_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// For the client commands: the server and how to talk to it.
+    #[command(flatten)]
+    pub client: crate::client::ClientOptions,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,6 +42,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Componentize a Python `Predict` script (and a `Transformer` script) into components.
     Build(BuildArgs),
+    /// The management API's client commands (`--server URL`).
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 #[derive(Args, Debug)]
@@ -195,7 +201,13 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Client(c) => crate::client::run(cli.client, c).await,
+            other => run(other).await,
+        }
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -237,6 +249,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Build(a) => build(a).await,
+        Command::Client(c) => {
+            let options = crate::client::ClientOptions::from_env();
+            crate::client::run(options, c).await
+        }
         Command::Check(a) => {
             let loader = Loader::new(
                 &a.data_dir,
@@ -331,7 +347,11 @@ mod tests {
                     arg.get_id()
                 );
             }
-            cmd.get_subcommands().for_each(check);
+            // The client commands' own flags (`--tail`, `--data`...) are per call, not
+            // settings: only the server's commands and the global options need env vars.
+            cmd.get_subcommands()
+                .filter(|c| ["serve", "check", "build"].contains(&c.get_name()))
+                .for_each(check);
         }
         check(&Cli::command());
     }

@@ -21,7 +21,8 @@
 //!
 //! ## Modules
 //!
-//! - [`cli`], [`server`]: the `predictor` command and the serve loop.
+//! - [`cli`], [`server`]: the `predictor` command and the serve loop; [`client`]: its
+//!   commands against a running server's management API.
 //! - [`http`]: routes and the one error type clients see.
 //! - [`protocol`]: V1 and V2 wire formats.
 //! - [`inference`]: the dispatch stage and the errors of the request path.
@@ -49,6 +50,7 @@
 pub mod batching;
 pub mod capacity;
 pub mod cli;
+pub mod client;
 pub mod deployment;
 pub mod http;
 pub mod inference;

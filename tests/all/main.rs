@@ -7,6 +7,7 @@ mod bad_input;
 mod batching;
 mod cli;
 mod deploy_failures;
+mod end_to_end;
 mod examples;
 mod guest_failures;
 mod inference_log;

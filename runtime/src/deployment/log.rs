@@ -42,6 +42,8 @@ pub enum LogLevel {
 /// One line of a deployment's log.
 #[derive(Clone, Debug, Serialize)]
 pub struct LogLine {
+    /// The line's number in this deployment's log, from 0 (followers resume from it).
+    pub seq: u64,
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
     pub source: LogSource,
@@ -89,10 +91,12 @@ impl DeploymentLog {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let mut lines = self.lines.lock();
+        let seq = lines.back().map_or(0, |l| l.seq + 1);
         if lines.len() == self.capacity {
             lines.pop_front();
         }
         lines.push_back(LogLine {
+            seq,
             timestamp_ms,
             source,
             level,
@@ -126,6 +130,16 @@ impl DeploymentLog {
     }
 }
 
+impl DeploymentLog {
+    /// The lines numbered `seq` and after that are still kept, oldest first.
+    pub fn since(&self, seq: u64) -> Vec<LogLine> {
+        let lines = self.lines.lock();
+        let first = lines.front().map_or(0, |l| l.seq);
+        let skip = seq.saturating_sub(first) as usize;
+        lines.iter().skip(skip).cloned().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +158,8 @@ mod tests {
         assert_eq!(tail.len(), 2);
         assert_eq!(tail[0].message, "two");
         assert!(tail[1].message.ends_with("[truncated]"));
+        assert_eq!(tail[1].seq, 2);
+        assert_eq!(log.since(2).len(), 1);
+        assert_eq!(log.since(0).len(), 2, "what is kept");
     }
 }

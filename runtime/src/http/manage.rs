@@ -8,9 +8,11 @@ use crate::deployment::DEFINITION_FILE;
 use crate::manage::upload::Upload;
 use crate::manage::{ManageError, Manager};
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -144,16 +146,58 @@ pub async fn delete(
 #[derive(Deserialize)]
 pub struct LogQuery {
     tail: Option<usize>,
+    #[serde(default)]
+    follow: bool,
 }
 
-/// `GET /api/deployments/{name}/logs?tail=N` (default 100).
+/// How often a follower looks for new lines.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `GET /api/deployments/{name}/logs?tail=N` (default 100): `{"name", "lines"}`. With
+/// `&follow=true`: the lines as JSON lines (`application/x-ndjson`), then each new one as it
+/// is written, until the deployment stops or is replaced.
 pub async fn logs(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(query): Query<LogQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let lines = manager(&state).logs(&name, query.tail.unwrap_or(100))?;
-    Ok(Json(json!({"name": name, "lines": lines})))
+) -> Result<Response, ApiError> {
+    let tail = query.tail.unwrap_or(100);
+    let m = manager(&state);
+    if !query.follow {
+        let lines = m.logs(&name, tail)?;
+        return Ok(Json(json!({"name": name, "lines": lines})).into_response());
+    }
+    let deployment = m.serving(&name)?;
+    let first = deployment.log.tail(tail).first().map_or(0, |l| l.seq);
+    let manager = Arc::clone(m);
+    let lines = futures_util::stream::unfold(
+        (deployment, first, manager),
+        |(deployment, next, manager)| async move {
+            loop {
+                let lines = deployment.log.since(next);
+                if let Some(last) = lines.last() {
+                    let next = last.seq + 1;
+                    let mut text = Vec::new();
+                    for line in &lines {
+                        serde_json::to_writer(&mut text, line).expect("log lines serialize");
+                        text.push(b'\n');
+                    }
+                    let chunk = Ok::<_, std::convert::Infallible>(Bytes::from(text));
+                    return Some((chunk, (deployment, next, manager)));
+                }
+                if !manager.is_serving(&deployment) {
+                    return None;
+                }
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+        },
+    );
+    let mut response = Response::new(Body::from_stream(lines));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
 }
 
 /// `GET /api/openapi.json`: this API, described.

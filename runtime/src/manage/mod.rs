@@ -15,9 +15,10 @@
 pub mod upload;
 
 use crate::capacity::Reservation;
-use crate::deployment::Deployment;
+use crate::deployment::config::DeploymentConfig;
 use crate::deployment::loader::{DeployError, Loader};
 use crate::deployment::registry::Registry;
+use crate::deployment::{DEFINITION_FILE, Deployment};
 use crate::store::{Desired, Record, Store, StoreError};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -282,7 +283,11 @@ impl Manager {
         let reason = deployment
             .as_ref()
             .and_then(|d| d.predictor().err().map(str::to_string));
-        let definition = deployment.as_ref().map(|d| json!(d.config));
+        let definition = match &deployment {
+            Some(d) => Some(json!(d.config)),
+            // Stopped: the stored definition of the version it would serve.
+            None => self.stored_definition(record),
+        };
         let versions: Vec<Value> = record
             .versions
             .iter()
@@ -304,23 +309,40 @@ impl Manager {
         })
     }
 
+    fn stored_definition(&self, record: &Record) -> Option<Value> {
+        let digest = record.current_version().files.get(DEFINITION_FILE)?;
+        let text = std::fs::read_to_string(self.store.blob(digest)).ok()?;
+        DeploymentConfig::parse(&text).ok().map(|c| json!(c))
+    }
+
     /// The newest `tail` lines of a running (or failed) deployment's log.
     pub fn logs(&self, name: &str, tail: usize) -> Result<Vec<Value>, ManageError> {
-        let deployment = self
-            .registry
+        Ok(self
+            .serving(name)?
+            .log
+            .tail(tail)
+            .into_iter()
+            .map(|l| json!(l))
+            .collect())
+    }
+
+    /// The deployment serving under `name` (running or failed), for its log.
+    pub fn serving(&self, name: &str) -> Result<Arc<Deployment>, ManageError> {
+        self.registry
             .get(name)
             .ok_or_else(|| match self.store.get(name) {
                 Ok(Some(_)) => ManageError::Invalid(format!(
                     "deployment {name:?} is stopped: its log starts when it starts"
                 )),
                 _ => ManageError::NotFound(name.to_string()),
-            })?;
-        Ok(deployment
-            .log
-            .tail(tail)
-            .into_iter()
-            .map(|l| json!(l))
-            .collect())
+            })
+    }
+
+    /// Whether `deployment` is still the one serving its name (followers stop otherwise).
+    pub fn is_serving(&self, deployment: &Arc<Deployment>) -> bool {
+        self.registry
+            .get(deployment.name())
+            .is_some_and(|d| Arc::ptr_eq(&d, deployment))
     }
 }
 
