@@ -30,7 +30,13 @@ pub struct ClientOptions {
     #[arg(long, env = "PREDICTOR_API_KEY", global = true, hide_env_values = true)]
     pub api_key: Option<String>,
     /// `table` for people, `json` for scripts.
-    #[arg(long, env = "PREDICTOR_OUTPUT", value_enum, default_value = "table", global = true)]
+    #[arg(
+        long,
+        env = "PREDICTOR_OUTPUT",
+        value_enum,
+        default_value = "table",
+        global = true
+    )]
     pub output: Output,
 }
 
