@@ -165,6 +165,23 @@ fn a_user_deploys_predicts_stops_restarts_and_reads_logs_from_the_cli() {
         ok && logs.contains("iris model loaded for iris-python"),
         "{logs}"
     );
+    // A transformer's own lines, by component.
+    let described = server.json(&["deploy", "examples/python-transformer"]);
+    assert_eq!(described["state"], "Running", "{described}");
+    let lines = server.json(&["logs", "iris-named", "--component", "transformer"]);
+    let lines = lines["lines"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "transformer ready for iris-named"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l["component"] == "transformer"),
+        "{lines:?}"
+    );
+    let lines = server.json(&["logs", "iris-named", "--component", "predictor"]);
+    assert_eq!(lines["lines"], json!([]), "a native graph writes nothing");
     let (ok, described) = server.cli(&["describe", "iris-bayes"]);
     assert!(
         ok && described.contains("component_file predictor.wasm"),

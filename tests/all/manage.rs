@@ -341,7 +341,8 @@ async fn concurrent_updates_and_a_delete_in_flight() {
     ];
     let (status, body) = upload(&server, &slow).await;
     assert_eq!(status, 201, "{body}");
-    let in_flight = {
+    // An update while a request is in flight: it finishes on the version it started on.
+    let slow_request = || {
         let client = server.client.clone();
         let url = format!("{}/v1/models/slow:predict", server.base);
         tokio::spawn(async move {
@@ -355,6 +356,20 @@ async fn concurrent_updates_and_a_delete_in_flight() {
                 .as_u16()
         })
     };
+    let during_update = slow_request();
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let mut v2 = slow.clone();
+    v2[0].1 = json!({"name": "slow", "component_file": "p.wasm", "description": "v2"})
+        .to_string()
+        .into_bytes();
+    let (status, body) = upload(&server, &v2).await;
+    assert_eq!((status, body["version"].as_u64()), (201, Some(2)), "{body}");
+    assert_eq!(
+        during_update.await.unwrap(),
+        200,
+        "not dropped by the update"
+    );
+    let in_flight = slow_request();
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let r = server
         .client

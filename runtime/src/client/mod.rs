@@ -95,6 +95,9 @@ pub enum ClientCommand {
         /// Keep printing new lines as they are written.
         #[arg(short, long)]
         follow: bool,
+        /// Only what this stage's guest wrote: `predictor` or `transformer`.
+        #[arg(long)]
+        component: Option<String>,
     },
     /// Send one V1 prediction request.
     Predict {
@@ -180,8 +183,17 @@ pub async fn run(options: ClientOptions, command: ClientCommand) -> anyhow::Resu
                 .await?;
             return print(json, &body, || format!("deleted {name}\n"));
         }
-        ClientCommand::Logs { name, tail, follow } => {
-            return logs(&client, &name, tail, follow, json).await;
+        ClientCommand::Logs {
+            name,
+            tail,
+            follow,
+            component,
+        } => {
+            let mut path = format!("/api/deployments/{name}/logs?tail={tail}&follow={follow}");
+            if let Some(c) = component {
+                path.push_str(&format!("&component={c}"));
+            }
+            return logs(&client, &path, follow, json).await;
         }
         ClientCommand::Predict { name, data } => {
             let body = match data.strip_prefix('@') {
@@ -325,15 +337,9 @@ async fn deploy(
     read(response).await
 }
 
-async fn logs(
-    client: &Client,
-    name: &str,
-    tail: usize,
-    follow: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    let path = format!("/api/deployments/{name}/logs?tail={tail}&follow={follow}");
-    let request = client.request(reqwest::Method::GET, &path);
+/// Prints a log (`path` is its API path with the query): at once, or followed.
+async fn logs(client: &Client, path: &str, follow: bool, json: bool) -> anyhow::Result<()> {
+    let request = client.request(reqwest::Method::GET, path);
     if !follow {
         let body = client.send(request).await?;
         return print(json, &body, || {

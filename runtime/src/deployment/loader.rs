@@ -8,7 +8,7 @@ use super::config::{
     ConfigError, DeploymentConfig, KafkaTopic, LoggerMode, ModelServer, PredictorSource, Resources,
     ScalingConfiguration, ServingTool,
 };
-use super::log::{DEFAULT_LOG_LINES, DeploymentLog};
+use super::log::{DEFAULT_LOG_LINES, DeploymentLog, LogComponent};
 use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
 use crate::capacity::{Capacity, NodeCapacity, Reservation};
 use crate::inference_log::record::RecordContext;
@@ -389,7 +389,7 @@ impl Loader {
                 let predictor = ComponentPredictor::start(
                     loaded,
                     Some(reload),
-                    self.sandbox(config, &artifacts, log),
+                    self.sandbox(config, &artifacts, log, LogComponent::Predictor),
                     Arc::clone(&artifacts),
                     pool,
                     self.metrics.stage(&config.name, Component::predictor),
@@ -420,7 +420,7 @@ impl Loader {
                 let transformer = ComponentTransformer::start(
                     loaded,
                     Some(reload),
-                    self.sandbox(config, &artifacts, log),
+                    self.sandbox(config, &artifacts, log, LogComponent::Transformer),
                     artifacts,
                     pool,
                     self.metrics.stage(&config.name, Component::transformer),
@@ -462,11 +462,12 @@ impl Loader {
         config: &DeploymentConfig,
         artifacts: &Artifacts,
         log: &Arc<DeploymentLog>,
+        component: LogComponent,
     ) -> SandboxSpec {
         SandboxSpec {
             artifact_root: artifacts.root().to_path_buf(),
             env: guest_env(config),
-            log: Arc::clone(log),
+            log: log.stage(component),
         }
     }
 

@@ -39,6 +39,14 @@ pub enum LogLevel {
     Error,
 }
 
+/// Which stage's guest wrote a line (runtime lines have none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogComponent {
+    Predictor,
+    Transformer,
+}
+
 /// One line of a deployment's log.
 #[derive(Clone, Debug, Serialize)]
 pub struct LogLine {
@@ -47,6 +55,9 @@ pub struct LogLine {
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
     pub source: LogSource,
+    /// The stage whose guest wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<LogComponent>,
     pub level: LogLevel,
     pub message: String,
 }
@@ -68,8 +79,26 @@ impl DeploymentLog {
         })
     }
 
-    /// Appends a line, dropping the oldest past capacity.
+    /// Appends a runtime line, dropping the oldest past capacity.
     pub fn push(&self, source: LogSource, level: LogLevel, message: impl Into<String>) {
+        self.push_from(None, source, level, message);
+    }
+
+    /// The log as one stage's guest writes to it: its lines carry the stage.
+    pub fn stage(self: &Arc<Self>, component: LogComponent) -> StageLog {
+        StageLog {
+            log: Arc::clone(self),
+            component,
+        }
+    }
+
+    fn push_from(
+        &self,
+        component: Option<LogComponent>,
+        source: LogSource,
+        level: LogLevel,
+        message: impl Into<String>,
+    ) {
         let mut message = message.into();
         if message.len() > MAX_LINE_BYTES {
             let mut cut = MAX_LINE_BYTES;
@@ -99,6 +128,7 @@ impl DeploymentLog {
             seq,
             timestamp_ms,
             source,
+            component,
             level,
             message,
         });
@@ -127,6 +157,25 @@ impl DeploymentLog {
             .skip(lines.len().saturating_sub(n))
             .cloned()
             .collect()
+    }
+}
+
+/// A deployment's log as one stage (predictor or transformer) writes to it.
+#[derive(Clone, Debug)]
+pub struct StageLog {
+    log: Arc<DeploymentLog>,
+    component: LogComponent,
+}
+
+impl StageLog {
+    pub fn push(&self, source: LogSource, level: LogLevel, message: impl Into<String>) {
+        self.log
+            .push_from(Some(self.component), source, level, message);
+    }
+
+    /// A runtime line about this stage, at warn level.
+    pub fn warn(&self, message: impl Into<String>) {
+        self.push(LogSource::Runtime, LogLevel::Warn, message);
     }
 }
 

@@ -5,6 +5,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::deployment::DEFINITION_FILE;
+use crate::deployment::log::LogComponent;
 use crate::manage::upload::Upload;
 use crate::manage::{ManageError, Manager};
 use axum::Json;
@@ -148,6 +149,8 @@ pub struct LogQuery {
     tail: Option<usize>,
     #[serde(default)]
     follow: bool,
+    /// Only the lines this stage's guest wrote: `predictor` or `transformer`.
+    component: Option<LogComponent>,
 }
 
 /// How often a follower looks for new lines.
@@ -164,19 +167,27 @@ pub async fn logs(
     let tail = query.tail.unwrap_or(100);
     let m = manager(&state);
     if !query.follow {
-        let lines = m.logs(&name, tail)?;
+        let lines = m.logs(&name, tail, query.component)?;
         return Ok(Json(json!({"name": name, "lines": lines})).into_response());
     }
     let deployment = m.serving(&name)?;
-    let first = deployment.log.tail(tail).first().map_or(0, |l| l.seq);
+    let component = query.component;
+    let first = match m.logs(&name, tail, component)?.first() {
+        Some(line) => line["seq"].as_u64().unwrap_or(0),
+        None => deployment.log.since(0).last().map_or(0, |l| l.seq + 1),
+    };
     let manager = Arc::clone(m);
     let lines = futures_util::stream::unfold(
         (deployment, first, manager),
-        |(deployment, next, manager)| async move {
+        move |(deployment, mut next, manager)| async move {
             loop {
-                let lines = deployment.log.since(next);
-                if let Some(last) = lines.last() {
-                    let next = last.seq + 1;
+                let all = deployment.log.since(next);
+                next = all.last().map_or(next, |l| l.seq + 1);
+                let lines: Vec<_> = all
+                    .into_iter()
+                    .filter(|l| component.is_none() || l.component == component)
+                    .collect();
+                if !lines.is_empty() {
                     let mut text = Vec::new();
                     for line in &lines {
                         serde_json::to_writer(&mut text, line).expect("log lines serialize");

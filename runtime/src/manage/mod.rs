@@ -17,6 +17,7 @@ pub mod upload;
 use crate::capacity::Reservation;
 use crate::deployment::config::DeploymentConfig;
 use crate::deployment::loader::{DeployError, Loader};
+use crate::deployment::log::LogComponent;
 use crate::deployment::registry::Registry;
 use crate::deployment::{DEFINITION_FILE, Deployment};
 use crate::store::{Desired, Record, Store, StoreError};
@@ -315,15 +316,28 @@ impl Manager {
         DeploymentConfig::parse(&text).ok().map(|c| json!(c))
     }
 
-    /// The newest `tail` lines of a running (or failed) deployment's log.
-    pub fn logs(&self, name: &str, tail: usize) -> Result<Vec<Value>, ManageError> {
-        Ok(self
-            .serving(name)?
-            .log
-            .tail(tail)
-            .into_iter()
-            .map(|l| json!(l))
-            .collect())
+    /// The newest `tail` lines of a running (or failed) deployment's log, or of the lines
+    /// one stage's guest wrote.
+    pub fn logs(
+        &self,
+        name: &str,
+        tail: usize,
+        component: Option<LogComponent>,
+    ) -> Result<Vec<Value>, ManageError> {
+        let log = &self.serving(name)?.log;
+        let lines = match component {
+            None => log.tail(tail),
+            Some(c) => {
+                let mut lines: Vec<_> = log
+                    .since(0)
+                    .into_iter()
+                    .filter(|l| l.component == Some(c))
+                    .collect();
+                lines.drain(..lines.len().saturating_sub(tail));
+                lines
+            }
+        };
+        Ok(lines.into_iter().map(|l| json!(l)).collect())
     }
 
     /// The deployment serving under `name` (running or failed), for its log.

@@ -4,7 +4,7 @@
 use super::bindings::predictor::runtime::{log, models, types};
 use super::bindings::{PredictError, WitDatatype, WitTensor, WitTensorSpec};
 use crate::deployment::artifacts::Artifacts;
-use crate::deployment::log::{DeploymentLog, LogLevel, LogSource};
+use crate::deployment::log::{LogLevel, LogSource, StageLog};
 use crate::native::{ModelError, NativeModel};
 use crate::tensor::{Datatype, Tensor, TensorSpec};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub struct InstanceState {
     pub table: ResourceTable,
     pub limits: super::limits::GuestLimits,
     pub artifacts: Arc<Artifacts>,
-    pub log: Arc<DeploymentLog>,
+    pub log: StageLog,
 }
 
 impl WasiView for InstanceState {

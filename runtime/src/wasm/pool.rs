@@ -362,7 +362,7 @@ impl<G: GuestWorld> InstancePool<G> {
             table: ResourceTable::new(),
             limits: GuestLimits::new(self.config.memory_limit_bytes),
             artifacts: Arc::clone(&self.artifacts),
-            log: Arc::clone(&self.sandbox.log),
+            log: self.sandbox.log.clone(),
         };
         let mut store = Store::new(G::engine(&pre), state);
         store.limiter(|s| &mut s.limits);

@@ -3,7 +3,7 @@
 //! deployment's own `env_vars`), stdout/stderr into the deployment's log, no network, none
 //! of the host's environment, files or arguments.
 
-use crate::deployment::log::{DeploymentLog, LogLevel, LogSource};
+use crate::deployment::log::{LogLevel, LogSource, StageLog};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::io;
@@ -26,7 +26,7 @@ pub struct SandboxSpec {
     /// Environment variables, in order.
     pub env: Vec<(String, String)>,
     /// Where stdout/stderr lines go.
-    pub log: Arc<DeploymentLog>,
+    pub log: StageLog,
 }
 
 impl SandboxSpec {
@@ -54,7 +54,7 @@ struct LogStream {
 }
 
 impl LogStream {
-    fn new(log: Arc<DeploymentLog>, source: LogSource) -> LogStream {
+    fn new(log: StageLog, source: LogSource) -> LogStream {
         LogStream {
             lines: Arc::new(LineBuffer {
                 log,
@@ -82,7 +82,7 @@ impl StdoutStream for LogStream {
 
 /// Bytes written but not yet ended by a newline; the rest goes to the log line by line.
 struct LineBuffer {
-    log: Arc<DeploymentLog>,
+    log: StageLog,
     source: LogSource,
     partial: Mutex<Vec<u8>>,
 }
