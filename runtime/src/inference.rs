@@ -230,6 +230,10 @@ fn stage_error(deployment: &str, stage: &str, e: GuestError) -> InferenceError {
 fn model_error(deployment: &str, e: ModelError) -> InferenceError {
     match e {
         ModelError::Input(m) => InferenceError::BadRequest(m),
+        e @ ModelError::Overloaded { .. } => InferenceError::Overloaded {
+            deployment: deployment.to_string(),
+            message: format!("{e}; retry shortly"),
+        },
         other => InferenceError::PredictorFailed {
             deployment: deployment.to_string(),
             message: other.to_string(),

@@ -169,3 +169,61 @@ async fn every_linear_classifier_form_matches_sklearn() {
     assert_eq!(body["outputs"][0]["data"], json!(["setosa"]));
     server.stop().await;
 }
+
+/// A graph's runs take `resources.limits.cores` slots; more wait in a bounded queue, and
+/// past it a request is refused at once with 503 and Retry-After, counted on `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_graph_has_a_bounded_queue() {
+    let dir = DeploymentDir::new(&json!({
+        "name": "wide", "model_file": "model.onnx",
+        "resources": {"limits": {"cores": 1, "memory": 1024}}
+    }))
+    .with_file(
+        "model.onnx",
+        std::fs::read(generated("target/example-models/mlp_784_4096.onnx")).unwrap(),
+    );
+    let server = TestServer::start_options(predictor_runtime::server::ServeOptions {
+        data_dir: predictor_tests::shared_data_dir(),
+        deploy: vec![dir.path().to_path_buf()],
+        max_queue: 1,
+        ..Default::default()
+    })
+    .await;
+    // 48 rows: tens of milliseconds a run, on the blocking pool.
+    let rows: Vec<Vec<f32>> = (0..48).map(|r| vec![r as f32 / 48.0; 784]).collect();
+    let body = json!({"instances": rows});
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let client = server.client.clone();
+            let url = format!("{}/v1/models/wide:predict", server.base);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let r = client.post(url).json(&body).send().await.unwrap();
+                let retry = r.headers().get("retry-after").is_some();
+                (r.status().as_u16(), retry, r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for call in calls {
+        let (status, retry, body) = call.await.unwrap();
+        match status {
+            200 => assert_eq!(body["predictions"].as_array().unwrap().len(), 48),
+            503 => {
+                assert!(retry, "{body}");
+                assert!(
+                    body["error"].as_str().unwrap().contains("run slot"),
+                    "{body}"
+                );
+                refused += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(refused >= 1, "one runs, one waits, the rest are refused");
+    let hits = server
+        .metric("predictor_limit_hits_total{deployment=\"wide\",component=\"predictor\",limit=\"queue\"}")
+        .await;
+    assert_eq!(hits, refused as f64);
+    server.stop().await;
+}

@@ -77,8 +77,7 @@ impl BatchSettings {
 
 /// The batcher of a deployment whose `inference_batcher` is enabled. Batches run on as many
 /// slots as the deployment may compute at once: its `max_instances` for a component, its
-/// `resources.limits.cores` (at most the machine's) for a native graph, whose runs take one
-/// thread each.
+/// graph's run slots (`resources.limits.cores`, at most the machine's) for a native graph.
 pub fn start(
     config: &DeploymentConfig,
     predictor: &Arc<Predictor>,
@@ -91,14 +90,10 @@ pub fn start(
             c.pool().config().scaling.max_instances,
             c.pool().metrics.queue.clone(),
         ),
-        Predictor::Native(_) => {
-            let machine = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let cores = config.resources.limits.cores.ceil().max(1.0) as usize;
-            (
-                cores.min(machine),
-                metrics.stage(&config.name, Component::predictor).queue,
-            )
-        }
+        Predictor::Native(model) => (
+            model.slots().unwrap_or(1),
+            metrics.stage(&config.name, Component::predictor).queue,
+        ),
     };
     let settings = BatchSettings::of(config.inference_batcher.as_ref(), max_queue, concurrency)?;
     log.info(format!(

@@ -16,6 +16,7 @@ use crate::inference_log::sink::{SinkConfig, Writer};
 use crate::inference_log::{DeploymentLogger, Target};
 use crate::metrics::{Component, Metrics};
 use crate::native::ModelError;
+use crate::native::gate::Gate;
 use crate::predictor::Predictor;
 use crate::python::{BuildError, Componentizer, ScriptKind};
 use crate::scaling::ScalingPolicy;
@@ -367,6 +368,11 @@ impl Loader {
                     model.inputs().len(),
                     model.outputs().len(),
                     started.elapsed().as_millis()
+                ));
+                model.set_gate(Gate::for_cores(
+                    config.resources.limits.cores,
+                    self.max_queue,
+                    self.metrics.stage(&config.name, Component::predictor),
                 ));
                 Predictor::Native(model)
             }

@@ -9,6 +9,7 @@
 //! thread costs more than the work, and such a run is shorter than decoding its request).
 
 pub mod convert;
+pub mod gate;
 pub mod ml;
 pub mod ops;
 
@@ -35,6 +36,9 @@ pub enum ModelError {
         source_name: String,
         message: String,
     },
+    /// Every run slot is taken and the queue is full (503).
+    #[error("all {slots} run slot(s) of the graph are busy and {waiting} runs are waiting")]
+    Overloaded { slots: usize, waiting: usize },
 }
 
 /// Runs measured (moving average) below this stay on the async worker.
@@ -52,6 +56,8 @@ pub struct NativeModel {
     outputs: Vec<TensorSpec>,
     /// Moving average of a run's duration, in nanoseconds; `u64::MAX` until measured.
     average_run_nanos: AtomicU64,
+    /// Bounds the runs on the blocking pool when the graph serves a deployment.
+    gate: std::sync::OnceLock<gate::Gate>,
 }
 
 impl std::fmt::Debug for NativeModel {
@@ -134,7 +140,18 @@ impl NativeModel {
             inputs,
             outputs,
             average_run_nanos: AtomicU64::new(u64::MAX),
+            gate: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Bounds this graph's runs on the blocking pool (once; a deployment's predictor).
+    pub fn set_gate(&self, gate: gate::Gate) {
+        let _ = self.gate.set(gate);
+    }
+
+    /// How many runs go at once, when gated.
+    pub fn slots(&self) -> Option<usize> {
+        self.gate.get().map(gate::Gate::slots)
     }
 
     /// The graph's inputs.
@@ -213,6 +230,13 @@ impl NativeModel {
         if average < INLINE_RUN_BUDGET && elements <= INLINE_MAX_ELEMENTS {
             return self.run_timed(inputs);
         }
+        let _pass = match self.gate.get() {
+            Some(gate) => Some(gate.enter().await.map_err(|full| ModelError::Overloaded {
+                slots: full.slots,
+                waiting: full.waiting,
+            })?),
+            None => None,
+        };
         let model = Arc::clone(self);
         tokio::task::spawn_blocking(move || model.run_timed(inputs))
             .await

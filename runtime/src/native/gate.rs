@@ -1,0 +1,129 @@
+//! How many runs of a deployment's graph go at once, and how many may wait. A graph served
+//! natively has no instances to count; its `resources.limits.cores` (at most the machine's)
+//! say how many runs take a thread at once, and the server's `--max-queue` how many may wait
+//! for one: past it, a fast 503 with Retry-After, as a component's pool answers.
+//!
+//! Only runs sent to the blocking pool pass the gate: a run short enough to stay on the async
+//! worker (see `INLINE_RUN_BUDGET`) is already bounded by the workers.
+
+use crate::metrics::StageMetrics;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+pub struct Gate {
+    slots: Semaphore,
+    size: usize,
+    waiting: AtomicUsize,
+    max_queue: usize,
+    metrics: StageMetrics,
+}
+
+/// Every slot is taken and `waiting` runs already wait.
+#[derive(Debug)]
+pub struct Full {
+    pub slots: usize,
+    pub waiting: usize,
+}
+
+/// A slot, given back (and counted) when dropped.
+pub struct Pass<'g> {
+    _permit: SemaphorePermit<'g>,
+    gate: &'g Gate,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.gate.metrics.busy.dec();
+    }
+}
+
+/// Counts a run in the queue until it gets a slot or its request is dropped.
+struct Waiting<'g>(&'g Gate);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.queue_depth.dec();
+    }
+}
+
+impl Gate {
+    pub fn new(slots: usize, max_queue: usize, metrics: StageMetrics) -> Gate {
+        let slots = slots.max(1);
+        Gate {
+            slots: Semaphore::new(slots),
+            size: slots,
+            waiting: AtomicUsize::new(0),
+            max_queue,
+            metrics,
+        }
+    }
+
+    /// A gate of `cores` slots (rounded up, at most the machine's cores).
+    pub fn for_cores(cores: f64, max_queue: usize, metrics: StageMetrics) -> Gate {
+        let machine = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Gate::new(
+            (cores.ceil() as usize).clamp(1, machine),
+            max_queue,
+            metrics,
+        )
+    }
+
+    /// How many runs go at once.
+    pub fn slots(&self) -> usize {
+        self.size
+    }
+
+    /// A slot: at once, after waiting in the bounded queue, or refused when it is full.
+    pub async fn enter(&self) -> Result<Pass<'_>, Full> {
+        let permit = match self.slots.try_acquire() {
+            Ok(p) => p,
+            Err(_) => {
+                let before = self.waiting.fetch_add(1, Ordering::Relaxed);
+                if before >= self.max_queue {
+                    self.waiting.fetch_sub(1, Ordering::Relaxed);
+                    self.metrics.queue.inc();
+                    return Err(Full {
+                        slots: self.size,
+                        waiting: before,
+                    });
+                }
+                self.metrics.queue_depth.inc();
+                let _waiting = Waiting(self);
+                self.slots
+                    .acquire()
+                    .await
+                    .expect("the gate's semaphore is never closed")
+            }
+        };
+        self.metrics.busy.inc();
+        Ok(Pass {
+            _permit: permit,
+            gate: self,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_wait_in_a_bounded_queue() {
+        let metrics = StageMetrics::default();
+        let gate = Gate::new(1, 1, metrics.clone());
+        let first = gate.enter().await.unwrap();
+        let second = gate.enter();
+        tokio::pin!(second);
+        // The second waits (queue 1 of 1); a third is refused at once.
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), &mut second).await;
+        assert!(waited.is_err(), "the second waits for the slot");
+        let third = gate.enter().await.err().unwrap();
+        assert_eq!((third.slots, third.waiting), (1, 1));
+        assert_eq!(metrics.queue.get(), 1);
+        drop(first);
+        let _second = second.await.unwrap();
+        assert_eq!(metrics.busy.get(), 1);
+        assert_eq!(metrics.queue_depth.get(), 0);
+    }
+}
