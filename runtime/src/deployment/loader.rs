@@ -5,15 +5,13 @@
 
 use super::artifacts::Artifacts;
 use super::config::{
-    ConfigError, DeploymentConfig, KafkaTopic, LoggerMode, ModelServer, PredictorSource, Resources,
-    ScalingConfiguration, ServingTool,
+    ConfigError, DeploymentConfig, LoggerMode, PredictorSource, Resources, ScalingConfiguration,
 };
 use super::log::{DEFAULT_LOG_LINES, DeploymentLog, LogComponent};
 use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
 use crate::capacity::{Capacity, NodeCapacity, Reservation};
-use crate::inference_log::record::RecordContext;
+use crate::inference_log::DeploymentLogger;
 use crate::inference_log::sink::{SinkConfig, Writer};
-use crate::inference_log::{DeploymentLogger, Target};
 use crate::metrics::{Component, Metrics};
 use crate::native::ModelError;
 use crate::native::gate::Gate;
@@ -253,69 +251,12 @@ impl Loader {
                 return None;
             }
         };
-        let sender = writer.sender()?;
-        let topic = l.kafka_topic.clone().unwrap_or_else(|| KafkaTopic {
-            name: format!("{}-inference-log", config.name),
-            num_of_partitions: None,
-            num_of_replicas: None,
-        });
-        let context = RecordContext {
-            serving_id: config.serving_id(),
-            model_name: config.model_name().to_string(),
-            model_version: config.model_version as i32,
-            model_server: match config.model_server {
-                Some(ModelServer::TensorflowServing) => "TENSORFLOW_SERVING",
-                _ => "PYTHON",
-            }
-            .to_string(),
-            serving_tool: match config.serving_tool {
-                Some(ServingTool::Default) => "DEFAULT",
-                _ => "KSERVE",
-            }
-            .to_string(),
-            mode: l.mode,
-            schema: l.schema,
-            format: l.format,
-        };
-        log.info(format!(
-            "inference log: {:?} records ({:?}, {:?}) to {}",
-            l.mode,
-            l.schema,
-            l.format,
-            writer.describe(&topic.name, &config.name)
-        ));
-        {
-            let (log, topic) = (Arc::clone(log), topic.clone());
-            tokio::spawn(async move {
-                let created = writer
-                    .ensure_topic(
-                        &topic.name,
-                        topic.num_of_partitions.unwrap_or(1),
-                        topic.num_of_replicas.unwrap_or(1),
-                    )
-                    .await;
-                match created {
-                    Ok("created") => {
-                        log.info(format!("inference log: created topic {:?}", topic.name))
-                    }
-                    Ok(_) => {}
-                    Err(e) => log.warn(format!("inference log: {e}; records wait in the buffer")),
-                }
-            });
-        }
-        let target = Target::new(
-            &config.name,
-            context,
-            topic.name,
+        crate::inference_log::for_deployment(
+            writer,
+            config,
+            log,
             self.metrics.inference_log(&config.name),
-            Arc::clone(log),
-        );
-        Some(DeploymentLogger::new(
-            target,
-            l.sampling_rate,
-            l.headers.clone(),
-            sender,
-        ))
+        )
     }
 
     /// Does everything [`Loader::start`] does and reports; errors instead of a Failed state.

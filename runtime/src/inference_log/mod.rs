@@ -13,10 +13,12 @@
 pub mod record;
 pub mod sink;
 
+use crate::deployment::config::{DeploymentConfig, KafkaTopic, ModelServer, ServingTool};
 use crate::deployment::log::DeploymentLog;
 use crate::metrics::LogCounters;
 use bytes::Bytes;
 use record::RecordContext;
+use sink::Writer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -146,4 +148,71 @@ impl DeploymentLogger {
             }
         }
     }
+}
+
+/// A deployment's inference logger on `writer`: its records' fixed fields from the
+/// definition, its topic (created in the background when missing; an unreachable broker is
+/// reported in the deployment log, not fatal: records wait in the buffer).
+pub fn for_deployment(
+    writer: Arc<Writer>,
+    config: &DeploymentConfig,
+    log: &Arc<DeploymentLog>,
+    counters: LogCounters,
+) -> Option<DeploymentLogger> {
+    let l = config.inference_logger.as_ref()?;
+    let sender = writer.sender()?;
+    let topic = l.kafka_topic.clone().unwrap_or_else(|| KafkaTopic {
+        name: format!("{}-inference-log", config.name),
+        num_of_partitions: None,
+        num_of_replicas: None,
+    });
+    let context = RecordContext {
+        serving_id: config.serving_id(),
+        model_name: config.model_name().to_string(),
+        model_version: config.model_version as i32,
+        model_server: match config.model_server {
+            Some(ModelServer::TensorflowServing) => "TENSORFLOW_SERVING",
+            _ => "PYTHON",
+        }
+        .to_string(),
+        serving_tool: match config.serving_tool {
+            Some(ServingTool::Default) => "DEFAULT",
+            _ => "KSERVE",
+        }
+        .to_string(),
+        mode: l.mode,
+        schema: l.schema,
+        format: l.format,
+    };
+    log.info(format!(
+        "inference log: {:?} records ({:?}, {:?}) to {}",
+        l.mode,
+        l.schema,
+        l.format,
+        writer.describe(&topic.name, &config.name)
+    ));
+    {
+        let (log, topic) = (Arc::clone(log), topic.clone());
+        tokio::spawn(async move {
+            let created = writer
+                .ensure_topic(
+                    &topic.name,
+                    topic.num_of_partitions.unwrap_or(1),
+                    topic.num_of_replicas.unwrap_or(1),
+                )
+                .await;
+            match created {
+                Ok("created") => log.info(format!("inference log: created topic {:?}", topic.name)),
+                Ok(_) => {}
+                Err(e) => log.warn(format!("inference log: {e}; records wait in the buffer")),
+            }
+        });
+    }
+    let target = Target::new(&config.name, context, topic.name, counters, Arc::clone(log));
+    Some(DeploymentLogger::new(
+        target,
+        l.sampling_rate,
+        l.headers.clone(),
+        sender,
+    ))
 }
