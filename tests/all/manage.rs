@@ -123,12 +123,15 @@ async fn uploaded_deployments_are_driven_and_come_back_after_a_restart() {
     let (status, body) = upload(&server, &onnx_upload("second")).await;
     assert_eq!((status, body["version"].as_u64()), (201, Some(2)), "{body}");
     assert_eq!(body["definition"]["description"], "second");
+    // The platform numbers versions: the served definition (and ARTIFACT_VERSION) says 2.
+    assert_eq!(body["definition"]["artifact_version"], 2);
     let (status, body) = server
         .post("/api/deployments/iris/rollback?version=1", &json!({}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["version"], 1);
     assert_eq!(body["definition"]["description"], "first");
+    assert_eq!(body["definition"]["artifact_version"], 1);
     let (status, logs) = server.get("/api/deployments/iris/logs?tail=5").await;
     assert_eq!(status, 200, "{logs}");
     assert!(!logs["lines"].as_array().unwrap().is_empty(), "{logs}");

@@ -116,17 +116,37 @@ impl Manager {
     pub async fn deploy(&self, upload: upload::Upload) -> Result<Value, ManageError> {
         let _guard = self.lock.lock().await;
         let name = upload.config.name.clone();
-        let files: BTreeMap<String, String> = upload
-            .files
-            .iter()
-            .map(|(path, bytes)| Ok((path.clone(), self.store.put_blob(bytes)?)))
-            .collect::<Result<_, StoreError>>()?;
+        let files = self.numbered_files(&name, &upload)?;
         let serving = self.registry.get(&name).is_some();
         self.transition(&name, if serving { "Updating" } else { "Starting" });
         let result = self.start_files(&name, files).await;
         self.transitions.lock().remove(&name);
         result?;
         self.describe_unlocked(&name)
+    }
+
+    /// The upload's files stored, its definition numbered by the platform: the current
+    /// version's number when nothing else changed (no new version), else the next one.
+    fn numbered_files(
+        &self,
+        name: &str,
+        upload: &upload::Upload,
+    ) -> Result<BTreeMap<String, String>, ManageError> {
+        let store = |n: u32| -> Result<BTreeMap<String, String>, StoreError> {
+            upload
+                .numbered(n)
+                .iter()
+                .map(|(path, bytes)| Ok((path.clone(), self.store.put_blob(bytes)?)))
+                .collect()
+        };
+        if let Some(current) = self.store.current(name)? {
+            let same = store(current)?;
+            if self.store.version_for(name, &same)? == current {
+                return Ok(same);
+            }
+        }
+        let next = store(0).and_then(|f| self.store.version_for(name, &f))?;
+        Ok(store(next)?)
     }
 
     async fn start_files(
@@ -136,7 +156,7 @@ impl Manager {
     ) -> Result<(), ManageError> {
         // Started from a staging folder first: only a version that starts is recorded.
         let staging = crate::store::Version {
-            version: 0,
+            version: self.store.version_for(name, &files)?,
             created_ms: 0,
             files: files.clone(),
         };

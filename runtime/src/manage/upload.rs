@@ -85,6 +85,26 @@ fn named_files(config: &DeploymentConfig) -> Vec<(String, String)> {
     named
 }
 
+impl Upload {
+    /// The files with `deployment.json`'s `artifact_version` set to `version`: the platform
+    /// numbers uploaded versions, and the guest's `ARTIFACT_VERSION` says which it runs.
+    pub fn numbered(&self, version: u32) -> Vec<(String, Bytes)> {
+        self.files
+            .iter()
+            .map(|(path, bytes)| {
+                if path != DEFINITION_FILE {
+                    return (path.clone(), bytes.clone());
+                }
+                let mut fields: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(bytes).expect("the definition parsed when checked");
+                fields.insert("artifact_version".into(), version.into());
+                let text = serde_json::to_vec_pretty(&fields).expect("JSON serializes");
+                (path.clone(), Bytes::from(text))
+            })
+            .collect()
+    }
+}
+
 /// A component, by its header: a core module or anything else is refused, saying what it is.
 fn check_component(field: &str, name: &str, bytes: &[u8]) -> Result<(), String> {
     match (bytes.get(..4), bytes.get(4..8)) {

@@ -166,6 +166,25 @@ impl Store {
         self.root.join("deployments").join(format!("{name}.json"))
     }
 
+    /// The version number `files` will have once recorded for `name`: the current one when
+    /// they are the same files, else the next (1 for a new deployment).
+    /// The version `name` serves, if it is stored.
+    pub fn current(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        Ok(self.get(name)?.map(|r| r.current))
+    }
+
+    pub fn version_for(
+        &self,
+        name: &str,
+        files: &BTreeMap<String, String>,
+    ) -> Result<u32, StoreError> {
+        Ok(match self.get(name)? {
+            None => 1,
+            Some(r) if r.version(r.current).is_some_and(|v| &v.files == files) => r.current,
+            Some(r) => r.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1,
+        })
+    }
+
     /// Records `files` (path -> digest, blobs already stored) as the newest version of
     /// `name`, made current and Running. The same files as the current version make no new
     /// version. Returns the record and whether a version was added.
@@ -174,27 +193,25 @@ impl Store {
         name: &str,
         files: BTreeMap<String, String>,
     ) -> Result<(Record, bool), StoreError> {
+        let version = self.version_for(name, &files)?;
         let mut record = self.get(name)?.unwrap_or(Record {
             name: name.to_string(),
             desired: Desired::Running,
             current: 0,
             versions: Vec::new(),
         });
-        let unchanged = record
-            .version(record.current)
-            .is_some_and(|v| v.files == files);
-        if !unchanged {
-            let version = record.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+        let added = record.version(version).is_none();
+        if added {
             record.versions.push(Version {
                 version,
                 created_ms: now_ms(),
                 files,
             });
-            record.current = version;
         }
+        record.current = version;
         record.desired = Desired::Running;
         self.write(&record)?;
-        Ok((record, !unchanged))
+        Ok((record, added))
     }
 
     /// Changes what `name` should be doing and which version it serves.
