@@ -1,7 +1,7 @@
 """The bench command's driver (run by scripts/bench.sh): starts our server (release build)
 and the KServe Python peer on loopback ports, loads each with wrk at concurrency 1 and 32,
 and prints requests/s, p50 and p99 side by side with the ratio to the peer. Then measures
-cold starts of component deployments (target/release/examples/cold_start), the server's
+cold starts of deployments (target/release/examples/cold_start), the server's
 resident memory with 100 deployments at zero vs 100 warm ones, a deployment at 10x
 overload (target/release/examples/overload), inference logging's cost, and batching (see
 bench/batching.py).
@@ -116,13 +116,13 @@ def cold_starts(cycles):
     """Zero to first answer, in process, for the Python and the Rust predictor."""
     out = subprocess.run(
         [os.path.join(ROOT, "target/release/examples/cold_start"), os.path.join(ROOT, "target/bench/data"),
-         str(cycles), "examples/python-iris", "examples/rust-predictor"],
+         str(cycles), "examples/python-iris", "examples/rust-predictor", "examples/iris-onnx"],
         cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PREDICTOR_LOG": "warn"},
     ).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    print(f"\ncold start: the predictor scaled to zero (instances dropped, compiled component unloaded), "
-          f"then one request through the serving path: reload from the compile cache, instantiate, init, "
-          f"answer; {cycles} cycles each\n")
+    print(f"\ncold start: the predictor scaled to zero (instances dropped, compiled component unloaded; "
+          f"or the native graph unloaded), then one request through the serving path: reload from the "
+          f"compile cache, instantiate, init, answer (or load the graph file and answer); {cycles} cycles each\n")
     print("| deployment | cold start p50 ms | p99 ms | first deploy (empty caches) |")
     print("|---|---|---|---|")
     for r in rows:
@@ -169,7 +169,7 @@ def memory_at_zero(n):
     empty.terminate()
     empty.wait(timeout=20)
     rows = []
-    for example in ["rust-predictor", "python-iris"]:
+    for example in ["rust-predictor", "python-iris", "iris-onnx"]:
         row = {"example": example}
         zero = {"min_instances": 0, "scale_to_zero_retention_seconds": 1}
         # "zero0": the setting for hosting many deployments at zero (freed memory returned at

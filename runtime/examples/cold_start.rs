@@ -1,5 +1,5 @@
-//! Cold starts of component deployments, in process: from a deployment with no live
-//! instance (its compiled artifact in the cache) to its first answer, many times.
+//! Cold starts of deployments, in process: from a deployment with no live instance (its
+//! compiled artifact in the cache) or no loaded graph to its first answer, many times.
 //!
 //! `cold_start DATA_DIR CYCLES DEPLOYMENT_DIR...` (run by `scripts/bench.sh`). For each
 //! deployment it first reports what a first deploy costs on an empty cache (componentize
@@ -7,12 +7,15 @@
 //! autoscaler does after the retention period: instances dropped, compiled component
 //! unloaded), then time a request through the serving path: reload the serialized artifact
 //! by its digest, link it, instantiate and `init` one instance, answer the folder's
-//! `request.json`. Prints one JSON object per deployment.
+//! `request.json`. A native graph at zero is loaded again from its file (parse, optimize,
+//! plan) by the same request. Prints one JSON object per deployment.
 
 use predictor_runtime::capacity::NodeCapacity;
 use predictor_runtime::deployment::loader::Loader;
+use predictor_runtime::inference::{self, Payload};
 use predictor_runtime::predictor::Predictor;
 use predictor_runtime::wasm::engine::EngineLimits;
+use serde_json::value::RawValue;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -47,23 +50,35 @@ async fn main() -> anyhow::Result<()> {
             NodeCapacity::detect(),
         )?;
         let deployment = loader.start(&dir).await?;
-        let Ok(Predictor::Component(component)) = deployment.predictor() else {
-            anyhow::bail!("{}: not a running component deployment", dir.display());
+        let Ok(predictor) = deployment.predictor() else {
+            anyhow::bail!("{}: not running", dir.display());
         };
         let request: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("request.json"))?)?;
         let instances = request["instances"].to_string();
         let config = deployment.config.clone();
-        let pool = component.pool();
 
         let mut total = Vec::with_capacity(cycles);
         for _ in 0..cycles + 5 {
             // What the autoscaler does after the retention period: no instance, and the
-            // compiled component unloaded.
-            pool.scale_to_zero();
-            assert!(pool.is_at_zero(), "the stage went to zero");
+            // compiled component unloaded; or the graph unloaded.
+            match predictor {
+                Predictor::Component(c) => c.pool().scale_to_zero(),
+                Predictor::Native(g) => {
+                    g.scale_to_zero();
+                }
+            }
+            assert_eq!(
+                deployment.lifecycle_state(),
+                "Idle",
+                "the stage went to zero"
+            );
+            let payload = Payload::Json {
+                columnar: false,
+                body: RawValue::from_string(instances.clone())?,
+            };
             let t0 = Instant::now();
-            std::hint::black_box(component.predict_json(&instances).await?);
+            std::hint::black_box(inference::run(predictor, &config.name, payload).await?);
             total.push(t0.elapsed().as_secs_f64() * 1e3);
         }
         let summary = |v: &mut Vec<f64>| {

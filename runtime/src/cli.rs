@@ -1,6 +1,7 @@
 //! The `predictor` command line: arguments parsed cheaply first (every flag also an env
 //! var), then dispatched.
 
+use crate::allocator::{self, DEFAULT_PURGE_DELAY_MS};
 use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
@@ -111,26 +112,14 @@ pub struct ServeArgs {
     #[arg(long, env = "PREDICTOR_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
     /// How long freed memory waits before the allocator returns it to the OS, in ms
-    /// (mimalloc's default: 1000). Low values (0 to 10) suit hosting many deployments scaled
-    /// to zero (a Python deployment at zero then keeps ~0.75 MiB instead of ~2.5), at a
+    /// (mimalloc's default: 1000). A stage going to zero returns its memory at once whatever
+    /// this is; low values (0 to 10) return memory sooner under changing load, at a
     /// throughput cost on small requests (~25 % fewer requests/s to a component here).
     #[arg(long, env = "PREDICTOR_MEMORY_PURGE_DELAY_MS", default_value_t = DEFAULT_PURGE_DELAY_MS)]
     pub memory_purge_delay_ms: u32,
     /// How long shutdown waits for queued inference log records to be delivered, in ms.
     #[arg(long, env = "PREDICTOR_KAFKA_FLUSH_TIMEOUT_MS", default_value_t = DEFAULT_FLUSH_TIMEOUT.as_millis() as u64)]
     pub kafka_flush_timeout_ms: u64,
-}
-
-/// mimalloc v3's own default purge delay.
-const DEFAULT_PURGE_DELAY_MS: u32 = 1000;
-/// mimalloc v3's `mi_option_purge_delay` (include/mimalloc.h of the pinned libmimalloc-sys).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Sets how soon the allocator returns freed memory (read at every purge, so settable now).
-/// Without mimalloc as the global allocator (tests) it sets an unused option.
-fn set_purge_delay(ms: u32) {
-    // SAFETY: a plain setter of the allocator's option table.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms.into()) };
 }
 
 /// The keys of `--api-keys-file` and `PREDICTOR_API_KEYS`, together.
@@ -238,7 +227,7 @@ pub fn main() -> ExitCode {
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(a) => {
-            set_purge_delay(a.memory_purge_delay_ms);
+            allocator::set_purge_delay(a.memory_purge_delay_ms);
             serve(ServeOptions {
                 listen: a.listen,
                 data_dir: a.data_dir,

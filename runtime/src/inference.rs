@@ -110,7 +110,7 @@ pub async fn dispatch(deployment: &Deployment, payload: Payload) -> Result<Answe
 pub fn prepare(predictor: &Predictor, payload: Payload) -> Result<Payload, InferenceError> {
     match (predictor, payload) {
         (Predictor::Native(model), Payload::Json { columnar, body }) => Ok(Payload::Tensors {
-            inputs: json_to_tensors(model, columnar, &body)?,
+            inputs: json_to_tensors(model.inputs(), columnar, &body)?,
             outputs: None,
         }),
         (_, payload) => Ok(payload),
@@ -138,18 +138,12 @@ pub async fn run(
             select_outputs(answer, outputs.as_deref()).map(Output::Tensors)
         }
         (Predictor::Native(model), Payload::Json { columnar, body }) => {
-            let inputs = json_to_tensors(model, columnar, &body)?;
-            let answer = model
-                .run_async(inputs)
-                .await
-                .map_err(|e| model_error(name, e))?;
+            let inputs = json_to_tensors(model.inputs(), columnar, &body)?;
+            let answer = model.run(inputs).await.map_err(|e| model_error(name, e))?;
             Ok(Output::Tensors(answer))
         }
         (Predictor::Native(model), Payload::Tensors { inputs, outputs }) => {
-            let answer = model
-                .run_async(inputs)
-                .await
-                .map_err(|e| model_error(name, e))?;
+            let answer = model.run(inputs).await.map_err(|e| model_error(name, e))?;
             select_outputs(answer, outputs.as_deref()).map(Output::Tensors)
         }
     }
@@ -270,12 +264,12 @@ fn select_outputs(
 /// With one input, an instance is that input's row; with several, an object keyed by input
 /// name (TensorFlow Serving's formats).
 fn json_to_tensors(
-    model: &crate::native::NativeModel,
+    inputs: &[crate::tensor::TensorSpec],
     columnar: bool,
     body: &RawValue,
 ) -> Result<Vec<Tensor>, InferenceError> {
     let bad = |m: String| InferenceError::BadRequest(m);
-    let specs: Vec<&crate::tensor::TensorSpec> = model.inputs().collect();
+    let specs: Vec<&crate::tensor::TensorSpec> = inputs.iter().collect();
     if let [only] = specs.as_slice()
         && let Some(t) = stream::decode_nested_floats(&only.name, only.datatype, body.get())
     {

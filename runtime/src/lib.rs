@@ -35,6 +35,7 @@
 //! - [`scaling`]: the autoscaler (Knative's algorithm) deciding how many instances stay warm.
 //! - [`capacity`]: what the node has, and what deployments' `requests` reserved of it.
 //! - [`metrics`]: the series on `/metrics`.
+//! - [`allocator`]: freed memory back to the OS (purge delay; at once when a stage goes to zero).
 //! - [`inference_log`]: requests and predictions as `inferencelog` records, to Kafka or files.
 //! - [`python`]: Python scripts (and the embedded Python SDK) componentized, with a cache.
 //! - [`native`]: ONNX graphs with tract, and tensor conversion to and from tract.
@@ -47,6 +48,7 @@
 //! models and log. Instance: a `Store` with its WASI context and resource table. A stage
 //! scaled to zero keeps only its definition and the digest of its compiled component.
 
+pub mod allocator;
 pub mod batching;
 pub mod capacity;
 pub mod cli;

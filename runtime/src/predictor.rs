@@ -1,9 +1,8 @@
 //! What answers a deployment's predictions: a component's instance pool or a native graph.
 
-use crate::native::NativeModel;
+use crate::native::stage::GraphStage;
 use crate::tensor::TensorSpec;
 use crate::wasm::component::ComponentPredictor;
-use std::sync::Arc;
 
 /// V2 `platform` of component deployments (ours; the protocol lets servers add names).
 pub const COMPONENT_PLATFORM: &str = "wasm_component";
@@ -14,7 +13,7 @@ pub enum Predictor {
     /// A sandboxed predictor component.
     Component(Box<ComponentPredictor>),
     /// A model graph run by the host, no component involved.
-    Native(Arc<NativeModel>),
+    Native(Box<GraphStage>),
 }
 
 impl Predictor {
@@ -22,7 +21,7 @@ impl Predictor {
     pub fn signature(&self) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
         match self {
             Predictor::Component(c) => c.signature().clone(),
-            Predictor::Native(m) => (m.inputs().cloned().collect(), m.outputs().to_vec()),
+            Predictor::Native(g) => (g.inputs().to_vec(), g.outputs().to_vec()),
         }
     }
 

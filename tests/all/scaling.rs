@@ -2,7 +2,8 @@
 //! once the load is gone down to `min_instances`. With `min_instances` 0 a stage goes to
 //! zero after its retention period (state Idle: no instance, component unloaded) and the
 //! next requests, arriving together, are all answered after one cold start; a transformer
-//! scales the same way. The operator sees it all on `/metrics`. A deployment whose
+//! scales the same way, and a native graph is unloaded and loaded again. The operator sees
+//! it all on `/metrics`. A deployment whose
 //! `requests` do not fit the node is refused, saying what is missing.
 
 use predictor_runtime::capacity::NodeCapacity;
@@ -176,6 +177,86 @@ async fn a_transformer_scales_to_zero_with_its_predictor() {
         .metric(&series("cold_start_seconds_count", name, "transformer"))
         .await;
     assert_eq!(cold, 1.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_graph_is_unloaded_at_zero_and_loaded_again_by_its_next_requests() {
+    let dir = DeploymentDir::example("iris-onnx", None);
+    let mut definition: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("deployment.json")).unwrap())
+            .unwrap();
+    definition["scaling_configuration"] =
+        json!({"min_instances": 0, "scale_to_zero_retention_seconds": 1});
+    std::fs::write(
+        dir.path().join("deployment.json"),
+        serde_json::to_vec(&definition).unwrap(),
+    )
+    .unwrap();
+    let server = TestServer::start(&[&dir]).await;
+    let request: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("request.json")).unwrap()).unwrap();
+    let (status, first) = server.post("/v1/models/iris:predict", &request).await;
+    assert_eq!(status, 200, "{first}");
+    let instances = series("instances", "iris", "predictor");
+    assert_eq!(
+        server.metric(&instances).await,
+        1.0,
+        "a loaded graph counts as one"
+    );
+
+    wait_for(&server, &instances, Duration::from_secs(5), |v| v == 0.0).await;
+    let deployment = server.deployment("iris");
+    assert_eq!(deployment.lifecycle_state(), "Idle");
+    // Metadata and readiness do not load the graph: its signature is kept.
+    let (status, meta) = server.get("/v2/models/iris").await;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["inputs"][0]["shape"], json!([-1, 4]));
+    assert_eq!(server.get("/v2/models/iris/ready").await.0, 200);
+    assert_eq!(deployment.lifecycle_state(), "Idle");
+
+    // The graph really left memory: the next request reads the file again. A file gone bad
+    // in between is that request's 500 (the stage stays at zero), and once it is whole
+    // again the next request loads it.
+    let model = deployment.dir.join("model.onnx");
+    let good = std::fs::read(&model).unwrap();
+    let replace = |bytes: &[u8]| {
+        let tmp = deployment.dir.join("model.onnx.tmp");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &model).unwrap();
+    };
+    replace(b"not an onnx model");
+    let (status, body) = server.post("/v1/models/iris:predict", &request).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot load model"),
+        "{body}"
+    );
+    assert_eq!(server.metric(&instances).await, 0.0);
+    replace(&good);
+
+    // Five requests at once: one load, shared; every answer as before.
+    let calls = concurrently(&server, "iris", request.clone(), 5);
+    for call in calls {
+        let (status, body) = call.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, first);
+    }
+    assert_eq!(deployment.lifecycle_state(), "Running");
+    assert_eq!(server.metric(&instances).await, 1.0);
+    let cold = series("cold_start_seconds_count", "iris", "predictor");
+    assert_eq!(
+        server.metric(&cold).await,
+        1.0,
+        "one load for five requests"
+    );
+    let stopped = series("instances_stopped_total", "iris", "predictor");
+    assert_eq!(server.metric(&stopped).await, 1.0);
+
+    wait_for(&server, &instances, Duration::from_secs(5), |v| v == 0.0).await;
     server.stop().await;
 }
 

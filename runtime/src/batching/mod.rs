@@ -91,7 +91,7 @@ pub fn start(
             c.pool().metrics.queue.clone(),
         ),
         Predictor::Native(model) => (
-            model.slots().unwrap_or(1),
+            model.slots(),
             metrics.stage(&config.name, Component::predictor).queue,
         ),
     };

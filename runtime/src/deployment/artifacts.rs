@@ -89,6 +89,19 @@ impl Artifacts {
         .cloned()
     }
 
+    /// Drops the cached model at `path` (its stage went to zero); users keep their own.
+    pub fn forget_model(&self, path: &str) {
+        self.models.lock().remove(path);
+    }
+
+    /// Drops every cached model (every stage of the deployment is at zero).
+    pub fn forget_models(&self) -> bool {
+        let mut models = self.models.lock();
+        let any = !models.is_empty();
+        models.clear();
+        any
+    }
+
     /// Loads the model at `path` now, on this thread (at deployment start).
     pub fn load_model(&self, path: &str) -> Result<Arc<NativeModel>, ModelError> {
         let bytes = self

@@ -1,7 +1,9 @@
 //! The autoscaler loop: every [`TICK`], each running deployment's component stages (its
 //! predictor, its transformer) report their load, drop what is no longer wanted, and start
 //! instances ahead of demand (see `crate::scaling` for the decision, `wasm::pool` for the
-//! mechanics). Native graphs have no instances and are not scaled.
+//! mechanics). A native graph has no instances: with `min_instances` 0 it is unloaded when
+//! idle for the retention period (`native::stage`). A deployment whose every stage is at zero
+//! also drops the models its guests opened; the memory goes back to the OS at once.
 
 use super::Deployment;
 use super::registry::Registry;
@@ -26,6 +28,9 @@ pub fn spawn(registry: Weak<Registry>) -> JoinHandle<()> {
             for deployment in registry.list() {
                 tick(&deployment, now);
             }
+            // Stages that went to zero give their memory back now, not after the allocator's
+            // purge delay (which an idle server would never reach).
+            crate::allocator::release_if_pending();
         }
     })
 }
@@ -41,11 +46,19 @@ fn tick(deployment: &Arc<Deployment>, now: Instant) {
     let Ok(serving) = deployment.serving() else {
         return;
     };
-    if let Predictor::Component(c) = &*serving.predictor {
-        prewarm(deployment, Stage::Predictor, c.pool().autoscale(now));
+    match &*serving.predictor {
+        Predictor::Component(c) => prewarm(deployment, Stage::Predictor, c.pool().autoscale(now)),
+        Predictor::Native(graph) => {
+            if graph.scale_to_zero_if_idle(now) {
+                crate::allocator::release_soon();
+            }
+        }
     }
     if let Some(t) = &serving.transformer {
         prewarm(deployment, Stage::Transformer, t.pool().autoscale(now));
+    }
+    if deployment.lifecycle_state() == "Idle" && serving.artifacts.forget_models() {
+        crate::allocator::release_soon();
     }
 }
 

@@ -15,6 +15,7 @@ use crate::inference_log::sink::{SinkConfig, Writer};
 use crate::metrics::{Component, Metrics};
 use crate::native::ModelError;
 use crate::native::gate::Gate;
+use crate::native::stage::GraphStage;
 use crate::predictor::Predictor;
 use crate::python::{BuildError, Componentizer, ScriptKind};
 use crate::scaling::ScalingPolicy;
@@ -310,12 +311,29 @@ impl Loader {
                     model.outputs().len(),
                     started.elapsed().as_millis()
                 ));
-                model.set_gate(Gate::for_cores(
+                let metrics = self.metrics.stage(&config.name, Component::predictor);
+                let gate = Gate::for_cores(
                     config.resources.limits.cores,
                     self.max_queue,
-                    self.metrics.stage(&config.name, Component::predictor),
-                ));
-                Predictor::Native(model)
+                    metrics.clone(),
+                );
+                let scaling = &config.scaling_configuration;
+                let retention =
+                    (scaling.min_instances == 0).then(|| ScalingPolicy::new(scaling, 1).retention);
+                if let Some(r) = retention {
+                    log.info(format!(
+                        "min_instances 0: the graph is unloaded after {} s without a request",
+                        r.as_secs()
+                    ));
+                }
+                Predictor::Native(Box::new(GraphStage::new(
+                    file,
+                    Arc::clone(&artifacts),
+                    model,
+                    gate,
+                    retention,
+                    metrics,
+                )))
             }
             source => {
                 let loaded = self
@@ -368,7 +386,7 @@ impl Loader {
                     loaded,
                     Some(reload),
                     self.sandbox(config, &artifacts, log, LogComponent::Transformer),
-                    artifacts,
+                    Arc::clone(&artifacts),
                     pool,
                     self.metrics.stage(&config.name, Component::transformer),
                 )
@@ -384,6 +402,7 @@ impl Loader {
             predictor,
             batcher,
             transformer,
+            artifacts,
         })
     }
 

@@ -28,6 +28,8 @@ pub struct Serving {
     pub batcher: Option<crate::batching::Batcher>,
     /// Rewrites request bodies before the predictor and response bodies after it.
     pub transformer: Option<Box<ComponentTransformer>>,
+    /// Its files, and the models opened from them (dropped when every stage is at zero).
+    pub artifacts: Arc<artifacts::Artifacts>,
 }
 
 /// Whether a deployment serves.
@@ -88,7 +90,7 @@ impl Deployment {
         };
         let predictor_idle = match &*serving.predictor {
             Predictor::Component(c) => c.pool().is_at_zero(),
-            Predictor::Native(_) => false,
+            Predictor::Native(g) => g.is_at_zero(),
         };
         let transformer_idle = serving
             .transformer

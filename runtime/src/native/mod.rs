@@ -12,6 +12,7 @@ pub mod convert;
 pub mod gate;
 pub mod ml;
 pub mod ops;
+pub mod stage;
 
 use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
@@ -57,7 +58,7 @@ pub struct NativeModel {
     /// Moving average of a run's duration, in nanoseconds; `u64::MAX` until measured.
     average_run_nanos: AtomicU64,
     /// Bounds the runs on the blocking pool when the graph serves a deployment.
-    gate: std::sync::OnceLock<gate::Gate>,
+    gate: std::sync::OnceLock<Arc<gate::Gate>>,
 }
 
 impl std::fmt::Debug for NativeModel {
@@ -145,13 +146,8 @@ impl NativeModel {
     }
 
     /// Bounds this graph's runs on the blocking pool (once; a deployment's predictor).
-    pub fn set_gate(&self, gate: gate::Gate) {
+    pub fn set_gate(&self, gate: Arc<gate::Gate>) {
         let _ = self.gate.set(gate);
-    }
-
-    /// How many runs go at once, when gated.
-    pub fn slots(&self) -> Option<usize> {
-        self.gate.get().map(gate::Gate::slots)
     }
 
     /// The graph's inputs.

@@ -319,8 +319,9 @@ impl<G: GuestWorld> InstancePool<G> {
             && self.reload.is_some()
             && self.live() == 0
             && self.metrics.queue_depth.get() <= 0
+            && self.pre.lock().take().is_some()
         {
-            self.pre.lock().take();
+            crate::allocator::release_soon();
         }
     }
 

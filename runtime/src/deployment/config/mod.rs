@@ -279,12 +279,6 @@ impl DeploymentConfig {
                 t.max_instances(),
             )?;
         }
-        if self.model_file.is_some() && self.scaling_configuration.min_instances == 0 {
-            warnings.push(
-                "scaling_configuration.min_instances is 0 but a native model has no instances to scale: its graph stays loaded"
-                    .into(),
-            );
-        }
         if self.api_protocol == Some(ApiProtocol::Grpc) {
             warnings.push("api_protocol GRPC is not served yet: the REST endpoints answer".into());
         }

@@ -1,0 +1,162 @@
+//! A deployment's native graph as a stage that can scale to zero. The graph has no instances,
+//! but its plan (weights and optimized operators) is what holds its memory: with
+//! `min_instances` 0, a graph without a request for the retention period is unloaded, and the
+//! next request loads it again from the deployment's artifact folder (a cold start, timed on
+//! `predictor_cold_start_seconds`). Requests arriving meanwhile share that one load. The
+//! signature stays known at zero, so metadata, readiness and request decoding never load it.
+
+use super::gate::Gate;
+use super::{ModelError, NativeModel};
+use crate::deployment::artifacts::Artifacts;
+use crate::metrics::StageMetrics;
+use crate::tensor::{Tensor, TensorSpec};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct GraphStage {
+    /// The model file, relative to the artifact folder.
+    file: String,
+    artifacts: Arc<Artifacts>,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+    /// `None` while at zero.
+    loaded: Mutex<Option<Arc<NativeModel>>>,
+    gate: Arc<Gate>,
+    /// Idle time before unloading; `None` keeps the graph loaded (`min_instances` ≥ 1).
+    retention: Option<Duration>,
+    /// Runs started and not finished.
+    running: AtomicU64,
+    /// When the last run started or ended, in ms since `born`.
+    last_seen_ms: AtomicU64,
+    born: Instant,
+    metrics: StageMetrics,
+}
+
+impl GraphStage {
+    /// The stage of a loaded graph (`model` came from `artifacts` at `file`).
+    pub fn new(
+        file: String,
+        artifacts: Arc<Artifacts>,
+        model: Arc<NativeModel>,
+        gate: Gate,
+        retention: Option<Duration>,
+        metrics: StageMetrics,
+    ) -> GraphStage {
+        let gate = Arc::new(gate);
+        model.set_gate(Arc::clone(&gate));
+        metrics.instances.set(1);
+        GraphStage {
+            file,
+            inputs: model.inputs().cloned().collect(),
+            outputs: model.outputs().to_vec(),
+            artifacts,
+            loaded: Mutex::new(Some(model)),
+            gate,
+            retention,
+            running: AtomicU64::new(0),
+            last_seen_ms: AtomicU64::new(0),
+            born: Instant::now(),
+            metrics,
+        }
+    }
+
+    /// The graph's inputs.
+    pub fn inputs(&self) -> &[TensorSpec] {
+        &self.inputs
+    }
+
+    /// The graph's outputs.
+    pub fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+
+    /// How many runs go at once.
+    pub fn slots(&self) -> usize {
+        self.gate.slots()
+    }
+
+    /// Whether the graph is unloaded.
+    pub fn is_at_zero(&self) -> bool {
+        self.loaded.lock().is_none()
+    }
+
+    /// Runs the graph, loading it first if it is at zero.
+    pub async fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, ModelError> {
+        let _running = Running::start(self);
+        let model = self.model().await?;
+        model.run_async(inputs).await
+    }
+
+    /// The loaded graph, or the one this call (or a concurrent one) loads now.
+    async fn model(&self) -> Result<Arc<NativeModel>, ModelError> {
+        if let Some(model) = self.loaded.lock().clone() {
+            return Ok(model);
+        }
+        let started = Instant::now();
+        // The artifact folder's model cache loads once for every caller waiting here.
+        let model = self.artifacts.model(&self.file).await?;
+        let mut loaded = self.loaded.lock();
+        if loaded.is_none() {
+            model.set_gate(Arc::clone(&self.gate));
+            *loaded = Some(Arc::clone(&model));
+            self.metrics
+                .cold_starts
+                .observe(started.elapsed().as_secs_f64());
+            self.metrics.instances.set(1);
+        }
+        Ok(model)
+    }
+
+    /// Unloads the graph if it has been idle for the retention period; `true` if it did.
+    /// Runs in flight keep their graph until they finish.
+    pub fn scale_to_zero_if_idle(&self, now: Instant) -> bool {
+        let Some(retention) = self.retention else {
+            return false;
+        };
+        if self.running.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        let last = self.born + Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        if now.saturating_duration_since(last) < retention {
+            return false;
+        }
+        self.scale_to_zero()
+    }
+
+    /// Unloads the graph now (runs in flight keep theirs); `true` if it was loaded.
+    pub fn scale_to_zero(&self) -> bool {
+        let Some(model) = self.loaded.lock().take() else {
+            return false;
+        };
+        self.artifacts.forget_model(&self.file);
+        self.metrics.instances.set(0);
+        self.metrics.instances_stopped.inc();
+        drop(model);
+        true
+    }
+
+    fn touch(&self) {
+        let ms = self.born.elapsed().as_millis() as u64;
+        self.last_seen_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+}
+
+/// A run in flight, counted until it ends (or its request is dropped).
+struct Running<'s>(&'s GraphStage);
+
+impl<'s> Running<'s> {
+    fn start(stage: &'s GraphStage) -> Running<'s> {
+        stage.running.fetch_add(1, Ordering::AcqRel);
+        stage.touch();
+        Running(stage)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
