@@ -64,6 +64,22 @@ def rss_mib(pid):
     return kib / 1024
 
 
+def cpu_seconds_by_thread(pid):
+    """CPU time (user + system) of each thread name of a process, summed, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 def metric_sum(port, name):
     """The sum of every series of `name` on /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:

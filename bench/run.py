@@ -25,8 +25,8 @@ import time
 import urllib.request
 
 from batching import batching
-from common import (OURS_PORT, PEER_PORT, ROOT, metric_sum, post_once, rss_mib, scratch_store, serve, tansu,
-                    wait_ready, wrk)
+from common import (OURS_PORT, PEER_PORT, ROOT, cpu_seconds_by_thread, metric_sum, post_once, rss_mib,
+                    scratch_store, serve, tansu, wait_ready, wrk)
 
 
 def main():
@@ -288,9 +288,21 @@ def logging_cost(seconds, threads):
                 logged += warm["requests"] if mode == "ALL" else 0
             for _ in range(rounds):
                 for mode, name in [("NONE", "iris-nolog"), ("ALL", "iris-log")]:
+                    before = cpu_seconds_by_thread(server.pid), sum(cpu_seconds_by_thread(broker.pid).values())
                     results[mode].append(wrk(f"http://127.0.0.1:{port}/v1/models/{name}:predict",
                                              body, 32, seconds, threads))
-                    logged += results[mode][-1]["requests"] if mode == "ALL" else 0
+                    after = cpu_seconds_by_thread(server.pid), sum(cpu_seconds_by_thread(broker.pid).values())
+                    # Where the CPU went, per request: request handling (tokio workers), the
+                    # log writer thread, librdkafka's threads, the broker process.
+                    n = results[mode][-1]["requests"]
+                    used = lambda pick: sum(v - before[0].get(k, 0) for k, v in after[0].items() if pick(k)) / n * 1e6
+                    results[mode][-1]["cpu_us_per_request"] = {
+                        "workers": used(lambda k: k.startswith("tokio-rt-worker")),
+                        "log_writer": used(lambda k: k == "inference-log"),
+                        "librdkafka": used(lambda k: k.startswith("rdk:") or k.startswith("producer")),
+                        "broker": (after[1] - before[1]) / n * 1e6,
+                    }
+                    logged += n if mode == "ALL" else 0
             deadline = time.time() + 60
             while True:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -316,6 +328,13 @@ def logging_cost(seconds, threads):
     print("|---|---|---|")
     print(f"| NONE | {none_rps:,.0f} | {none_p99:.3f} |")
     print(f"| ALL (KServe schema, Avro, 2 records per request) | {all_rps:,.0f} | {all_p99:.3f} |")
+    print("\nCPU time per request, µs (medians of the rounds; wrk's own is not counted):\n")
+    print("| logging | tokio workers | log writer thread | librdkafka threads | broker (tansu) |")
+    print("|---|---|---|---|---|")
+    for mode in ("NONE", "ALL"):
+        cpu = {k: med([r["cpu_us_per_request"] for r in results[mode]], k)
+               for k in ("workers", "log_writer", "librdkafka", "broker")}
+        print(f"| {mode} | {cpu['workers']:.1f} | {cpu['log_writer']:.2f} | {cpu['librdkafka']:.2f} | {cpu['broker']:.2f} |")
     print(f"\nthroughput {(all_rps / none_rps - 1) * 100:+.1f}%, p99 {all_p99 - none_p99:+.3f} ms; "
           f"records delivered {counts['delivered']:.0f}, dropped {counts['dropped']:.0f} "
           f"(requests wrk completed on the logging deployment x 2 = {2 * logged})")
