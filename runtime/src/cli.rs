@@ -64,6 +64,11 @@ pub struct ServeArgs {
     /// become the deployment's current version in the store.
     #[arg(long = "deploy", env = "PREDICTOR_DEPLOY", value_delimiter = ',')]
     pub deploy: Vec<PathBuf>,
+    /// Serve the one `--deploy` folder under this name, whatever its definition says (as
+    /// KServe passes the InferenceService's name). A folder without a `deployment.json` is
+    /// then served from what it holds: one .wasm component, .py Predict script or .onnx model.
+    #[arg(long, env = "PREDICTOR_MODEL_NAME")]
+    pub model_name: Option<String>,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "PREDICTOR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -233,6 +238,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 data_dir: a.data_dir,
                 store_dir: a.store_dir,
                 deploy: a.deploy,
+                model_name: a.model_name,
                 max_body_bytes: a.max_body_bytes,
                 componentize_py: a.componentize_py,
                 call_deadline: std::time::Duration::from_millis(a.call_deadline_ms),

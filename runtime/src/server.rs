@@ -2,6 +2,8 @@
 //! where each one answers, serve until Ctrl-C/SIGTERM, then drain in-flight requests.
 
 use crate::capacity::NodeCapacity;
+use crate::deployment::config::DeploymentConfig;
+use crate::deployment::folder;
 use crate::deployment::loader::Loader;
 use crate::deployment::registry::Registry;
 use crate::http::auth::ApiKeys;
@@ -23,6 +25,9 @@ pub struct ServeOptions {
     /// Where uploaded and `--deploy`ed deployments are kept (default: `DATA_DIR/store`).
     pub store_dir: Option<PathBuf>,
     pub deploy: Vec<PathBuf>,
+    /// The name to serve the one `deploy` folder under (KServe's InferenceService name),
+    /// whatever its definition says; a folder without a definition is inferred from its files.
+    pub model_name: Option<String>,
     pub max_body_bytes: usize,
     /// componentize-py, for `script_file` deployments (default: looked up).
     pub componentize_py: Option<PathBuf>,
@@ -53,6 +58,7 @@ impl Default for ServeOptions {
             data_dir: PathBuf::from(".data"),
             store_dir: None,
             deploy: Vec::new(),
+            model_name: None,
             max_body_bytes: crate::http::DEFAULT_MAX_BODY_BYTES,
             componentize_py: None,
             call_deadline: limits.call_deadline,
@@ -115,11 +121,20 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     }
     let registry = Arc::new(Registry::default());
     // The folders to deploy, by name: each becomes the current version of its deployment.
-    let mut folders: Vec<(String, &PathBuf)> = Vec::new();
+    if options.model_name.is_some() && options.deploy.len() != 1 {
+        anyhow::bail!(
+            "--model-name names the one --deploy folder; {} given",
+            options.deploy.len()
+        );
+    }
+    let mut folders: Vec<(String, &PathBuf, String)> = Vec::new();
     for dir in &options.deploy {
-        let (config, _) =
-            Loader::read_definition(dir).with_context(|| format!("deploying {}", dir.display()))?;
-        if let Some((_, previous)) = folders.iter().find(|(n, _)| *n == config.name) {
+        let text = folder::definition_text(dir, options.model_name.as_deref())
+            .with_context(|| format!("deploying {}", dir.display()))?;
+        let config = DeploymentConfig::parse(&text)
+            .map_err(|e| anyhow::anyhow!("{}", e.0))
+            .with_context(|| format!("deploying {}", dir.display()))?;
+        if let Some((_, previous, _)) = folders.iter().find(|(n, _, _)| *n == config.name) {
             anyhow::bail!(
                 "{} and {} both define deployment {:?}",
                 previous.display(),
@@ -127,7 +142,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
                 config.name
             );
         }
-        folders.push((config.name, dir));
+        folders.push((config.name, dir, text));
     }
     // Every deployment the store holds comes back in its last desired state.
     let store_dir = options
@@ -140,14 +155,14 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         Arc::clone(&loader),
         Arc::clone(&registry),
     ));
-    let names: Vec<String> = folders.iter().map(|(n, _)| n.clone()).collect();
+    let names: Vec<String> = folders.iter().map(|(n, _, _)| n.clone()).collect();
     manager
         .restore(&names)
         .await
         .context("restoring the stored deployments")?;
-    for (_, dir) in folders {
+    for (_, dir, definition) in folders {
         manager
-            .deploy_folder(dir)
+            .deploy_folder(dir, &definition)
             .await
             .with_context(|| format!("deploying {}", dir.display()))?;
     }

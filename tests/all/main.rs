@@ -19,3 +19,4 @@ mod protocol_v2;
 mod python;
 mod sandbox;
 mod scaling;
+mod serving_runtime;

@@ -1,11 +1,13 @@
 //! Deployments: a folder with `deployment.json` beside its artifact files ([`config`]),
 //! opened through capabilities ([`artifacts`]), started by the [`loader`] into a
 //! [`Deployment`] with its own [`log`], kept by name in the [`registry`] and scaled by the
-//! [`autoscale`] loop.
+//! [`autoscale`] loop. A `--deploy` folder's definition may be renamed or inferred
+//! ([`folder`]).
 
 pub mod artifacts;
 pub mod autoscale;
 pub mod config;
+pub mod folder;
 pub mod loader;
 pub mod log;
 pub mod registry;

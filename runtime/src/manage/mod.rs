@@ -101,12 +101,26 @@ impl Manager {
 
     /// `predictor serve --deploy DIR`: the folder's files become the deployment's current
     /// version (a new one when they changed), started even if it fails (then Failed, with
-    /// its reason), as the operator asked for this folder.
-    pub async fn deploy_folder(&self, dir: &Path) -> Result<Arc<Deployment>, ManageError> {
+    /// its reason), as the operator asked for this folder. `definition` is what it is served
+    /// with (its `deployment.json`, renamed or inferred: `deployment::folder`), stored as the
+    /// version's `deployment.json`.
+    pub async fn deploy_folder(
+        &self,
+        dir: &Path,
+        definition: &str,
+    ) -> Result<Arc<Deployment>, ManageError> {
         let _guard = self.lock.lock().await;
-        let (config, _) =
-            Loader::read_definition(dir).map_err(|e| ManageError::Invalid(e.to_string()))?;
-        let files = crate::store::files::import_dir(&self.store, dir)?;
+        let config = DeploymentConfig::parse(definition)
+            .map_err(|e| ManageError::Invalid(e.0))
+            .and_then(|c| {
+                c.validate().map_err(|e| ManageError::Invalid(e.0))?;
+                Ok(c)
+            })?;
+        let mut files = crate::store::files::import_dir(&self.store, dir)?;
+        files.insert(
+            DEFINITION_FILE.to_string(),
+            self.store.put_blob(definition.as_bytes())?,
+        );
         let (record, _) = self.store.add_version(&config.name, files)?;
         self.start_current(&record).await
     }
