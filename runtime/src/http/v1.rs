@@ -112,10 +112,9 @@ async fn run(
 }
 
 async fn predict(deployment: &Deployment, body: Bytes) -> Result<Response, ApiError> {
-    inference::running(deployment)?;
+    let predictor = inference::running(deployment)?;
     let body = inference::preprocess(deployment, body).await?;
-    let payload = v1::decode(&body)?;
-    let columnar = matches!(payload, inference::Payload::Json { columnar: true, .. });
+    let (payload, columnar) = v1::decode_for(predictor, &body)?;
     let answer = inference::dispatch(deployment, payload).await?;
     let encoded = v1::encode(&answer.output, columnar)?;
     Ok(with_batch_timing(

@@ -2,7 +2,9 @@
 //! `{"inputs": ...}` (columns) in; `{"predictions": [...]}` or `{"outputs": ...}` out.
 
 use crate::inference::{InferenceError, Output, Payload};
+use crate::predictor::Predictor;
 use crate::tensor::json::{NestedData, Rows};
+use crate::tensor::stream::decode_v1_floats;
 use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -16,6 +18,26 @@ struct Request {
     /// TensorFlow Serving's signature selector; graphs here have one signature.
     #[serde(default, rename = "signature_name")]
     _signature_name: Option<String>,
+}
+
+/// Decodes a `:predict` body for `predictor`, and says whether it is columnar (`inputs`).
+/// For a graph with one float input, the rows (or columns) are read straight into its
+/// tensor in one pass over the body; [`decode`] keeps them as text for a second reading,
+/// which for a 784-wide row was a tenth of the server's time.
+pub fn decode_for(predictor: &Predictor, body: &[u8]) -> Result<(Payload, bool), InferenceError> {
+    if let Predictor::Native(graph) = predictor
+        && let [input] = graph.inputs()
+        && let Some((tensor, columnar)) = decode_v1_floats(&input.name, input.datatype, body)
+    {
+        let payload = Payload::Tensors {
+            inputs: vec![tensor],
+            outputs: None,
+        };
+        return Ok((payload, columnar));
+    }
+    let payload = decode(body)?;
+    let columnar = matches!(payload, Payload::Json { columnar: true, .. });
+    Ok((payload, columnar))
 }
 
 /// Decodes a `:predict` body.

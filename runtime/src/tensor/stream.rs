@@ -2,25 +2,19 @@
 //! numbers are read in one pass into the tensor's bytes, with no `serde_json::Value` per
 //! element (a 784-wide row is 784 fewer allocations). Anything else (other datatypes,
 //! strings such as `"NaN"`, empty or ragged arrays) is left to [`super::json::decode_nested`],
-//! which also words the errors.
+//! which also words the errors. A whole V1 body can be read this way too
+//! ([`decode_v1_floats`]), so a graph's request is parsed once, not kept as text and reread.
 
 use super::{Datatype, Tensor};
-use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 
 /// The tensor `text` (nested arrays of numbers) holds as `datatype` FP32 or FP64, or `None`
 /// when this fast path does not apply and the general decoder must run.
 pub fn decode_nested_floats(name: &str, datatype: Datatype, text: &str) -> Option<Tensor> {
-    let width = match datatype {
-        Datatype::Fp32 => Width::F32,
-        Datatype::Fp64 => Width::F64,
-        _ => return None,
-    };
-    let mut state = State {
-        width,
-        shape: Vec::new(),
-        leaf_depth: None,
-        data: Vec::with_capacity(text.len()),
-    };
+    let mut state = State::new(datatype, text.len())?;
     let mut de = serde_json::Deserializer::from_str(text);
     Level {
         state: &mut state,
@@ -29,12 +23,73 @@ pub fn decode_nested_floats(name: &str, datatype: Datatype, text: &str) -> Optio
     .deserialize(&mut de)
     .ok()?;
     de.end().ok()?;
-    // Scalars and empty arrays: the general decoder knows what they mean.
-    if state.leaf_depth != Some(state.shape.len()) || state.shape.is_empty() {
-        return None;
+    state.finish(name, datatype)
+}
+
+/// A V1 `:predict` body whose `instances` (or `inputs` as nested arrays: the one input's
+/// columns) are one float tensor, read in one pass over the body, with whether it came as
+/// `inputs`. `None` when anything else is there: the general decoder then runs (and words
+/// the errors).
+pub fn decode_v1_floats(name: &str, datatype: Datatype, body: &[u8]) -> Option<(Tensor, bool)> {
+    let mut state = State::new(datatype, body.len())?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let columnar = V1Body { state: &mut state }.deserialize(&mut de).ok()??;
+    de.end().ok()?;
+    Some((state.finish(name, datatype)?, columnar))
+}
+
+/// The keys of a V1 request body (TensorFlow Serving's `signature_name` among the others).
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Instances,
+    Inputs,
+    #[serde(other)]
+    Other,
+}
+
+/// A V1 body: its one `instances` or `inputs` read as nested floats, the rest skipped.
+struct V1Body<'s> {
+    state: &'s mut State,
+}
+
+impl<'de> DeserializeSeed<'de> for V1Body<'_> {
+    /// Whether the tensor came as `inputs`; `None` without either.
+    type Value = Option<bool>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<bool>, D::Error> {
+        d.deserialize_map(self)
     }
-    let shape = state.shape.into_iter().collect::<Option<Vec<usize>>>()?;
-    Tensor::new(name, datatype, shape, state.data).ok()
+}
+
+impl<'de> Visitor<'de> for V1Body<'_> {
+    type Value = Option<bool>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a V1 request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<bool>, A::Error> {
+        let state = self.state;
+        let mut columnar = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            let inputs = match key {
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                _ if columnar.is_some() => return Err(A::Error::custom("instances twice")),
+                Key::Instances => false,
+                Key::Inputs => true,
+            };
+            map.next_value_seed(Level {
+                state: &mut *state,
+                depth: 0,
+            })?;
+            columnar = Some(inputs);
+        }
+        Ok(columnar)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -51,6 +106,32 @@ struct State {
     /// How deep numbers sit; all must sit at the same depth.
     leaf_depth: Option<usize>,
     data: Vec<u8>,
+}
+
+impl State {
+    /// For FP32 or FP64; `capacity`: the text's length, more than its numbers' bytes.
+    fn new(datatype: Datatype, capacity: usize) -> Option<State> {
+        let width = match datatype {
+            Datatype::Fp32 => Width::F32,
+            Datatype::Fp64 => Width::F64,
+            _ => return None,
+        };
+        Some(State {
+            width,
+            shape: Vec::new(),
+            leaf_depth: None,
+            data: Vec::with_capacity(capacity),
+        })
+    }
+
+    fn finish(self, name: &str, datatype: Datatype) -> Option<Tensor> {
+        // Scalars and empty arrays: the general decoder knows what they mean.
+        if self.leaf_depth != Some(self.shape.len()) || self.shape.is_empty() {
+            return None;
+        }
+        let shape = self.shape.into_iter().collect::<Option<Vec<usize>>>()?;
+        Tensor::new(name, datatype, shape, self.data).ok()
+    }
 }
 
 /// One nesting level of the value being read.
@@ -173,5 +254,44 @@ mod tests {
             );
         }
         assert_eq!(decode_nested_floats("x", Datatype::Int64, "[1]"), None);
+    }
+
+    #[test]
+    fn a_v1_body_is_read_in_one_pass_when_it_can_be() {
+        let rows = "[[1, 2.5], [3, 4]]";
+        let want = decode_nested_floats("x", Datatype::Fp32, rows).unwrap();
+        for (body, columnar) in [
+            (format!(r#"{{"instances": {rows}}}"#), false),
+            (
+                format!(r#"{{"signature_name": "serving_default", "inputs": {rows}}}"#),
+                true,
+            ),
+            (
+                format!(r#" {{"meta": {{"a": [1, "b"]}}, "instances": {rows}, "x": null}} "#),
+                false,
+            ),
+        ] {
+            assert_eq!(
+                decode_v1_floats("x", Datatype::Fp32, body.as_bytes()),
+                Some((want.clone(), columnar)),
+                "{body}"
+            );
+        }
+        for body in [
+            format!(r#"{{"instances": {rows}, "inputs": {rows}}}"#),
+            format!(r#"{{"instances": {rows}, "instances": {rows}}}"#),
+            r#"{"inputs": {"x": [[1, 2]]}}"#.to_string(),
+            r#"{"instances": [[1, 2], [3]]}"#.to_string(),
+            r#"{"instances": ["NaN"]}"#.to_string(),
+            r#"{"other": [[1]]}"#.to_string(),
+            format!(r#"{{"instances": {rows}}} trailing"#),
+            format!("[{rows}]"),
+        ] {
+            assert_eq!(
+                decode_v1_floats("x", Datatype::Fp32, body.as_bytes()),
+                None,
+                "{body}"
+            );
+        }
     }
 }
