@@ -3,11 +3,12 @@
 //! mode writes exactly its records; a broker outage under load loses no record and fails no
 //! inference; a buffer too small for the outage drops records and counts them exactly;
 //! shutdown delivers what is queued. Faults librdkafka's mock cluster injects (request
-//! errors, a slow broker) are retried without duplicates.
+//! errors, a slow broker) are retried without duplicates. A broker only TLS reaches gets
+//! every record, through librdkafka's TLS options passed on.
 
 use predictor_runtime::inference_log::sink::KafkaConfig;
 use predictor_runtime::server::{RunningServer, ServeOptions, start};
-use predictor_tests::broker::Broker;
+use predictor_tests::broker::{Broker, TlsBroker};
 use predictor_tests::{DeploymentDir, root, shared_data_dir};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -390,6 +391,73 @@ async fn request_errors_and_a_slow_broker_are_retried_without_duplicates() {
     assert_eq!(keys.len(), 200, "one pair per inference");
     assert!(keys.values().all(|&n| n == 2), "no record twice");
     server.stop().await.unwrap();
+}
+
+/// Hopsworks' brokers are reached over TLS: `--kafka-option` passes librdkafka's TLS settings
+/// on (OpenSSL is built in), and every record reaches a broker no plaintext client reaches,
+/// then reads back over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_a_broker_only_tls_reaches() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+
+    let tls = TlsBroker::start();
+    let ca = tls.ca_file.to_str().unwrap().to_string();
+    let options = vec![
+        ("security.protocol".to_string(), "SSL".to_string()),
+        ("ssl.ca.location".to_string(), ca.clone()),
+    ];
+    let dir = iris(
+        "secure",
+        json!({"mode": "ALL", "kafka_topic": {"name": "secure"}}),
+    );
+    let server = start(&ServeOptions {
+        data_dir: shared_data_dir(),
+        store_dir: Some(predictor_tests::scratch_store()),
+        deploy: vec![dir.path().to_path_buf()],
+        kafka: Some(KafkaConfig {
+            brokers: tls.addr.to_string(),
+            options,
+            buffer_messages: 1000,
+            flush_timeout: Duration::from_secs(20),
+        }),
+        ..ServeOptions::default()
+    })
+    .await
+    .unwrap();
+    for _ in 0..10 {
+        assert_eq!(predict(&server, "secure", GOOD).await.0, 200);
+    }
+    let (delivered, dropped) = settled(&server, "secure", 20, Duration::from_secs(30)).await;
+    assert_eq!((delivered, dropped), (20, 0));
+    server.stop().await.unwrap();
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", tls.addr.to_string())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", &ca)
+        .set("group.id", "secure-reader")
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset("secure", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&partitions).unwrap();
+    let mut keys: HashMap<Vec<u8>, usize> = HashMap::new();
+    let started = Instant::now();
+    while keys.values().sum::<usize>() < 20 && started.elapsed() < Duration::from_secs(30) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            *keys.entry(m.key().unwrap().to_vec()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        keys.len(),
+        10,
+        "a request and a response record per inference"
+    );
+    assert!(keys.values().all(|&n| n == 2), "{keys:?}");
 }
 
 #[tokio::test]

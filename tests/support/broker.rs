@@ -27,13 +27,22 @@ fn tansu() -> PathBuf {
     }
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Broker {
     pub fn start() -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
+        Self::start_advertising(port, port)
+    }
+
+    /// A broker on `port` that tells clients to connect to `advertised` (a front).
+    fn start_advertising(port: u16, advertised: u16) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu())
             .args([
@@ -41,7 +50,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &format!("tcp://127.0.0.1:{advertised}"),
                 "--storage-engine",
                 "memory://tansu/",
             ])
@@ -111,6 +120,56 @@ fn signal(pid: u32, which: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// A broker reachable only over TLS: tansu behind `tests/python/tls_proxy.py`, which holds a
+/// throwaway CA's certificate for 127.0.0.1 and relays each TLS session to the broker, and
+/// the broker advertising the front, so no client connection bypasses TLS.
+pub struct TlsBroker {
+    pub broker: Broker,
+    front: Child,
+    /// The front's address: the bootstrap server.
+    pub addr: SocketAddr,
+    /// The CA that signed the front's certificate (`ssl.ca.location`).
+    pub ca_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsBroker {
+    pub fn start() -> TlsBroker {
+        let (port, front_port) = (free_port(), free_port());
+        let broker = Broker::start_advertising(port, front_port);
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        let mut front = Command::new(crate::root().join(".venv/bin/python"))
+            .arg(crate::root().join("tests/python/tls_proxy.py"))
+            .args([front_port.to_string(), port.to_string()])
+            .arg(&ca_file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the venv's python runs (scripts/setup.sh makes it)");
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(front.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready", "the TLS front started");
+        TlsBroker {
+            broker,
+            front,
+            addr: format!("127.0.0.1:{front_port}").parse().unwrap(),
+            ca_file,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.front.kill();
+        let _ = self.front.wait();
+    }
 }
 
 impl Drop for Broker {
