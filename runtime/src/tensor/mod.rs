@@ -6,6 +6,7 @@
 //! with one copy and no JSON. [`json`] converts to and from the protocols' JSON.
 
 pub mod json;
+pub mod scan;
 pub mod stream;
 
 use serde::{Deserialize, Serialize};

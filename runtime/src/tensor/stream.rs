@@ -29,8 +29,18 @@ pub fn decode_nested_floats(name: &str, datatype: Datatype, text: &str) -> Optio
 /// A V1 `:predict` body whose `instances` (or `inputs` as nested arrays: the one input's
 /// columns) are one float tensor, read in one pass over the body, with whether it came as
 /// `inputs`. `None` when anything else is there: the general decoder then runs (and words
-/// the errors).
+/// the errors). The common shape is read by hand (`scan`), the rest through serde.
 pub fn decode_v1_floats(name: &str, datatype: Datatype, body: &[u8]) -> Option<(Tensor, bool)> {
+    super::scan::v1_floats(name, datatype, body)
+        .or_else(|| decode_v1_floats_serde(name, datatype, body))
+}
+
+/// [`decode_v1_floats`] through serde alone: any key order, other keys, escapes.
+pub(super) fn decode_v1_floats_serde(
+    name: &str,
+    datatype: Datatype,
+    body: &[u8],
+) -> Option<(Tensor, bool)> {
     let mut state = State::new(datatype, body.len())?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let columnar = V1Body { state: &mut state }.deserialize(&mut de).ok()??;
@@ -98,7 +108,7 @@ enum Width {
     F64,
 }
 
-struct State {
+pub(super) struct State {
     width: Width,
     /// Array lengths by depth, outermost first (inner arrays end first, so a depth may be
     /// unknown for a while): every array at a depth must have the same.
@@ -110,7 +120,7 @@ struct State {
 
 impl State {
     /// For FP32 or FP64; `capacity`: the text's length, more than its numbers' bytes.
-    fn new(datatype: Datatype, capacity: usize) -> Option<State> {
+    pub(super) fn new(datatype: Datatype, capacity: usize) -> Option<State> {
         let width = match datatype {
             Datatype::Fp32 => Width::F32,
             Datatype::Fp64 => Width::F64,
@@ -124,7 +134,36 @@ impl State {
         })
     }
 
-    fn finish(self, name: &str, datatype: Datatype) -> Option<Tensor> {
+    /// A number at `depth`; `false` if numbers sit at another depth (ragged).
+    pub(super) fn number(&mut self, depth: usize, v: f64) -> bool {
+        if *self.leaf_depth.get_or_insert(depth) != depth {
+            return false;
+        }
+        match self.width {
+            Width::F32 => self.data.extend_from_slice(&(v as f32).to_le_bytes()),
+            Width::F64 => self.data.extend_from_slice(&v.to_le_bytes()),
+        }
+        true
+    }
+
+    /// Whether an array may start at `depth` (not where numbers sit, nor below).
+    pub(super) fn may_open(&self, depth: usize) -> bool {
+        self.leaf_depth.is_none_or(|leaf| depth < leaf)
+    }
+
+    /// The array at `depth` ended with `len` elements; `false` if empty or its length
+    /// differs from another array's at the same depth.
+    pub(super) fn close(&mut self, depth: usize, len: usize) -> bool {
+        if len == 0 {
+            return false;
+        }
+        if self.shape.len() <= depth {
+            self.shape.resize(depth + 1, None);
+        }
+        *self.shape[depth].get_or_insert(len) == len
+    }
+
+    pub(super) fn finish(self, name: &str, datatype: Datatype) -> Option<Tensor> {
         // Scalars and empty arrays: the general decoder knows what they mean.
         if self.leaf_depth != Some(self.shape.len()) || self.shape.is_empty() {
             return None;
@@ -150,15 +189,11 @@ impl<'de> DeserializeSeed<'de> for Level<'_> {
 
 impl Level<'_> {
     fn number<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        let state = self.state;
-        if *state.leaf_depth.get_or_insert(self.depth) != self.depth {
-            return Err(E::custom("ragged"));
+        if self.state.number(self.depth, v) {
+            Ok(())
+        } else {
+            Err(E::custom("ragged"))
         }
-        match state.width {
-            Width::F32 => state.data.extend_from_slice(&(v as f32).to_le_bytes()),
-            Width::F64 => state.data.extend_from_slice(&v.to_le_bytes()),
-        }
-        Ok(())
     }
 }
 
@@ -183,7 +218,7 @@ impl<'de> Visitor<'de> for Level<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let (state, depth) = (self.state, self.depth);
-        if state.leaf_depth.is_some_and(|leaf| depth >= leaf) {
+        if !state.may_open(depth) {
             return Err(A::Error::custom("ragged"));
         }
         let mut len = 0;
@@ -196,15 +231,10 @@ impl<'de> Visitor<'de> for Level<'_> {
         {
             len += 1;
         }
-        if len == 0 {
-            return Err(A::Error::custom("empty"));
-        }
-        if state.shape.len() <= depth {
-            state.shape.resize(depth + 1, None);
-        }
-        match state.shape[depth].get_or_insert(len) {
-            known if *known != len => Err(A::Error::custom("ragged")),
-            _ => Ok(()),
+        if state.close(depth, len) {
+            Ok(())
+        } else {
+            Err(A::Error::custom("ragged or empty"))
         }
     }
 }
