@@ -6,6 +6,10 @@ batcher's settings on the same models; and what one row costs each model alone v
 Two models made by examples/models/make_models.py: the 784-512-512-10 MLP (2.6 MB of
 weights: they stay in this CPU's cache, so one row alone is already cheap) and a wide
 784-4096-4096-10 one (80 MB: each lone row streams its weights from memory).
+
+Then a transformer's stages batched (`transformer.inference_batcher`): the python-transformer
+example (a Python Transformer in front of the iris graph), one flower per request, its
+transformer batcher off vs on, alternating in one server.
 """
 
 import json
@@ -112,5 +116,54 @@ def batching(seconds, threads, rounds=3):
               f"ours {r['ours']['on']['rps'] / r['ours']['off']['rps']:.2f}x with p99 "
               f"{r['ours']['on']['p99_ms']:.2f} ms (max_latency + 2 = {MAX_LATENCY_MS + 2} ms), "
               f"ours on vs the peer on: {r['ours']['on']['rps'] / r['peer']['on']['rps']:.1f}x")
+    report["transformer"] = transformer_batching(seconds, threads, rounds)
     with open(os.path.join(ROOT, "target/bench/batching.json"), "w") as f:
         json.dump(report, f, indent=2)
+
+
+def transformer_batching(seconds, threads, rounds):
+    """The python-transformer example with its transformer's stages batched or not."""
+    src = os.path.join(ROOT, "examples/python-transformer")
+    with open(os.path.join(src, "request.json")) as f:
+        body = json.dumps({"instances": json.load(f)["instances"][:1]})
+    port = OURS_PORT + 14
+    results = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = []
+        for mode in ("off", "on"):
+            d = os.path.join(tmp, mode)
+            shutil.copytree(src, d)
+            with open(os.path.join(d, "deployment.json")) as f:
+                definition = json.load(f)
+            definition["name"] = f"named-{mode}"
+            if mode == "on":
+                definition["transformer"]["inference_batcher"] = {
+                    "enabled": True, "max_batch_size": MAX_BATCH_SIZE, "max_latency": MAX_LATENCY_MS}
+            with open(os.path.join(d, "deployment.json"), "w") as f:
+                json.dump(definition, f)
+            dirs.append(d)
+        server = serve(port, dirs, os.path.join(ROOT, "target/bench/data"))
+        try:
+            for mode in ("off", "on"):
+                wrk(f"http://127.0.0.1:{port}/v1/models/named-{mode}:predict", body, CONCURRENCY, 2, threads)
+            for _ in range(rounds):
+                for mode in ("off", "on"):
+                    results[mode].append(wrk(f"http://127.0.0.1:{port}/v1/models/named-{mode}:predict",
+                                             body, CONCURRENCY, seconds, threads))
+            calls = metric_sum(port, "predictor_batch_size_count")
+            rows = metric_sum(port, "predictor_batch_size_sum")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    med = lambda rs, k: sorted(r[k] for r in rs)[len(rs) // 2]
+    r = {mode: {k: med(results[mode], k) for k in ("rps", "p50_ms", "p99_ms")} for mode in ("off", "on")}
+    print(f"\ntransformer batching: examples/python-transformer (Python Transformer + iris graph), one "
+          f"flower per V1 request, wrk c={CONCURRENCY}; transformer batcher max_batch_size {MAX_BATCH_SIZE}, "
+          f"max_latency {MAX_LATENCY_MS} ms; {rounds} alternating rounds of {seconds} s (medians)\n")
+    print("| transformer batching | requests/s | p50 ms | p99 ms | on vs off | rows per stage call |")
+    print("|---|---|---|---|---|---|")
+    for mode in ("off", "on"):
+        ratio = f"{r['on']['rps'] / r['off']['rps']:.2f}x" if mode == "on" else ""
+        size = f"{rows / max(calls, 1):.1f}" if mode == "on" else "1"
+        print(f"| {mode} | {r[mode]['rps']:,.0f} | {r[mode]['p50_ms']:.2f} | {r[mode]['p99_ms']:.2f} | {ratio} | {size} |")
+    return {"results": results, "medians": r, "rows_per_call": rows / max(calls, 1)}

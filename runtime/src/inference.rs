@@ -177,6 +177,16 @@ async fn transform(
     let Some(transformer) = deployment.transformer() else {
         return Ok(body);
     };
+    if let Ok(serving) = deployment.serving()
+        && let Some(batchers) = &serving.transformer_batchers
+        && let Some(payload) = crate::batching::runner::rows_payload(stage, &body)
+    {
+        let answer = batchers.of(stage).submit(payload).await?;
+        let Output::Json(body) = answer.output else {
+            unreachable!("a transformer stage answers a JSON body")
+        };
+        return Ok(Bytes::from(String::from(Box::<str>::from(body))));
+    }
     let text = std::str::from_utf8(&body)
         .map_err(|_| InferenceError::BadRequest("the request body is not UTF-8 JSON".into()))?;
     transformer
@@ -192,7 +202,7 @@ fn guest_error(deployment: &str, e: GuestError) -> InferenceError {
 
 /// A guest's error as the client sees it: bad input is the client's; the rest name the
 /// deployment and the stage ("the predictor failed: ...", "the transformer trapped: ...").
-fn stage_error(deployment: &str, stage: &str, e: GuestError) -> InferenceError {
+pub(crate) fn stage_error(deployment: &str, stage: &str, e: GuestError) -> InferenceError {
     let deployment = deployment.to_string();
     match e {
         GuestError::BadInput(m) => InferenceError::BadRequest(m),

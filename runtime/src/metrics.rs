@@ -217,8 +217,8 @@ impl Metrics {
     }
 
     /// A deployment's batcher series.
-    pub fn batch(&self, deployment: &str) -> BatchMetrics {
-        self.batches.handles(deployment)
+    pub fn batch(&self, deployment: &str, stage: BatchStage) -> BatchMetrics {
+        self.batches.handles(deployment, stage)
     }
 
     /// Drops a deployment's series (it was deleted or replaced).
@@ -309,14 +309,33 @@ pub enum FlushReason {
     timeout,
 }
 
+/// Which batch queue of a deployment: the predictor's, or a transformer stage's.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum BatchStage {
+    #[allow(non_camel_case_types)]
+    predict,
+    #[allow(non_camel_case_types)]
+    preprocess,
+    #[allow(non_camel_case_types)]
+    postprocess,
+}
+
+const BATCH_STAGES: [BatchStage; 3] = [
+    BatchStage::predict,
+    BatchStage::preprocess,
+    BatchStage::postprocess,
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeploymentLabels {
     deployment: String,
+    stage: BatchStage,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FlushLabels {
     deployment: String,
+    stage: BatchStage,
     reason: FlushReason,
 }
 
@@ -369,13 +388,15 @@ impl BatchFamilies {
         families
     }
 
-    fn handles(&self, deployment: &str) -> BatchMetrics {
+    fn handles(&self, deployment: &str, stage: BatchStage) -> BatchMetrics {
         let labels = DeploymentLabels {
             deployment: deployment.to_string(),
+            stage,
         };
         let flush = |reason| {
             self.flushes.get_or_create_owned(&FlushLabels {
                 deployment: deployment.to_string(),
+                stage,
                 reason,
             })
         };
@@ -390,21 +411,25 @@ impl BatchFamilies {
     }
 
     fn forget(&self, deployment: &str) {
-        let labels = DeploymentLabels {
-            deployment: deployment.to_string(),
-        };
-        self.size.remove(&labels);
-        self.queue_wait.remove(&labels);
-        self.isolated.remove(&labels);
-        for reason in [
-            FlushReason::size,
-            FlushReason::latency,
-            FlushReason::timeout,
-        ] {
-            self.flushes.remove(&FlushLabels {
+        for stage in BATCH_STAGES {
+            let labels = DeploymentLabels {
                 deployment: deployment.to_string(),
-                reason,
-            });
+                stage,
+            };
+            self.size.remove(&labels);
+            self.queue_wait.remove(&labels);
+            self.isolated.remove(&labels);
+            for reason in [
+                FlushReason::size,
+                FlushReason::latency,
+                FlushReason::timeout,
+            ] {
+                self.flushes.remove(&FlushLabels {
+                    deployment: deployment.to_string(),
+                    stage,
+                    reason,
+                });
+            }
         }
     }
 }

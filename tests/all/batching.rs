@@ -188,13 +188,13 @@ fn every_caller_gets_exactly_its_own_rows() {
     );
     runtime.block_on(async {
         let batches = server
-            .metric("predictor_batch_size_count{deployment=\"rows\"}")
+            .metric("predictor_batch_size_count{deployment=\"rows\",stage=\"predict\"}")
             .await;
         let size_flushes = server
-            .metric("predictor_batch_flushes_total{deployment=\"rows\",reason=\"size\"}")
+            .metric("predictor_batch_flushes_total{deployment=\"rows\",stage=\"predict\",reason=\"size\"}")
             .await;
         let latency_flushes = server
-            .metric("predictor_batch_flushes_total{deployment=\"rows\",reason=\"latency\"}")
+            .metric("predictor_batch_flushes_total{deployment=\"rows\",stage=\"predict\",reason=\"latency\"}")
             .await;
         assert!(batches > 0.0 && size_flushes > 0.0 && latency_flushes > 0.0);
         server.stop().await;
@@ -357,7 +357,7 @@ async fn a_poison_row_fails_only_its_own_request() {
         }
     }
     let isolated = server
-        .metric("predictor_batch_isolated_total{deployment=\"rows\"}")
+        .metric("predictor_batch_isolated_total{deployment=\"rows\",stage=\"predict\"}")
         .await;
     assert!(isolated >= 1.0, "the merged batches were rerun: {isolated}");
     server.stop().await;
@@ -384,7 +384,8 @@ async fn the_timeout_bounds_the_whole_wait() {
         "run before its timeout, not after max_latency: {:?}",
         started.elapsed()
     );
-    let timeout_flushes = "predictor_batch_flushes_total{deployment=\"rows\",reason=\"timeout\"}";
+    let timeout_flushes =
+        "predictor_batch_flushes_total{deployment=\"rows\",stage=\"predict\",reason=\"timeout\"}";
     assert_eq!(server.metric(timeout_flushes).await, 1.0);
 
     let started = Instant::now();

@@ -20,3 +20,4 @@ mod python;
 mod sandbox;
 mod scaling;
 mod serving_runtime;
+mod transformer_batching;

@@ -17,13 +17,16 @@
 //! [`Batcher`] and pays nothing.
 
 pub mod merge;
+pub mod runner;
 
 use crate::deployment::config::{DeploymentConfig, InferenceBatcher};
 use crate::deployment::log::DeploymentLog;
-use crate::inference::{self, Answer, InferenceError, Output, Payload};
+use crate::inference::{Answer, InferenceError, Output, Payload};
 use crate::metrics::{BatchMetrics, Component, FlushReason, Metrics};
 use crate::predictor::Predictor;
+use crate::wasm::transformer::{ComponentTransformer, Stage};
 use merge::BatchKey;
+use runner::Runner;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -96,8 +99,67 @@ pub fn start(
         ),
     };
     let settings = BatchSettings::of(config.inference_batcher.as_ref(), max_queue, concurrency)?;
+    log_settings(log, "", &settings);
+    Some(Batcher::start(
+        &config.name,
+        settings,
+        Runner::Predictor(Arc::clone(predictor)),
+        metrics.batch(&config.name, runner::label(None)),
+        rejected,
+        Arc::clone(log),
+    ))
+}
+
+/// The batchers of the transformer's `preprocess` and `postprocess` when its
+/// `inference_batcher` is enabled; they run on as many slots as it has instances.
+pub fn start_transformer(
+    config: &DeploymentConfig,
+    transformer: &Arc<ComponentTransformer>,
+    max_queue: usize,
+    metrics: &Metrics,
+    log: &Arc<DeploymentLog>,
+) -> Option<TransformerBatchers> {
+    let batcher = config.transformer.as_ref()?.inference_batcher.as_ref();
+    let pool = transformer.pool();
+    let settings = BatchSettings::of(batcher, max_queue, pool.config().scaling.max_instances)?;
+    log_settings(log, "transformer ", &settings);
+    let start = |stage: Stage| {
+        Batcher::start(
+            &config.name,
+            settings.clone(),
+            Runner::Transformer {
+                transformer: Arc::clone(transformer),
+                stage,
+            },
+            metrics.batch(&config.name, runner::label(Some(stage))),
+            pool.metrics.queue.clone(),
+            Arc::clone(log),
+        )
+    };
+    Some(TransformerBatchers {
+        preprocess: start(Stage::Preprocess),
+        postprocess: start(Stage::Postprocess),
+    })
+}
+
+/// The transformer's two batch queues.
+pub struct TransformerBatchers {
+    pub preprocess: Batcher,
+    pub postprocess: Batcher,
+}
+
+impl TransformerBatchers {
+    pub fn of(&self, stage: Stage) -> &Batcher {
+        match stage {
+            Stage::Preprocess => &self.preprocess,
+            Stage::Postprocess => &self.postprocess,
+        }
+    }
+}
+
+fn log_settings(log: &DeploymentLog, what: &str, settings: &BatchSettings) {
     log.info(format!(
-        "batching: up to {} rows per batch, {} ms latency, timeout {}, {} batch(es) at once, queue {}",
+        "{what}batching: up to {} rows per batch, {} ms latency, timeout {}, {} batch(es) at once, queue {}",
         settings.max_batch_size,
         settings.max_latency.as_millis(),
         settings
@@ -106,14 +168,6 @@ pub fn start(
         settings.concurrency,
         settings.max_queue
     ));
-    Some(Batcher::start(
-        &config.name,
-        settings,
-        Arc::clone(predictor),
-        metrics.batch(&config.name),
-        rejected,
-        Arc::clone(log),
-    ))
 }
 
 /// How a request was batched: reported to the client in `Server-Timing`.
@@ -152,7 +206,7 @@ pub struct Batcher {
 struct Shared {
     name: String,
     settings: BatchSettings,
-    predictor: Arc<Predictor>,
+    runner: Runner,
     slots: Arc<Semaphore>,
     /// Requests submitted whose batch has not started running.
     queued: AtomicUsize,
@@ -190,7 +244,7 @@ impl Batcher {
     pub fn start(
         name: &str,
         settings: BatchSettings,
-        predictor: Arc<Predictor>,
+        runner: Runner,
         metrics: BatchMetrics,
         rejected: prometheus_client::metrics::counter::Counter,
         log: Arc<DeploymentLog>,
@@ -199,7 +253,7 @@ impl Batcher {
             name: name.to_string(),
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             settings,
-            predictor,
+            runner,
             queued: AtomicUsize::new(0),
             compute_us: AtomicU64::new(0),
             metrics,
@@ -219,10 +273,12 @@ impl Batcher {
     /// Queues a request and waits for its own slice of its batch's answer.
     pub async fn submit(&self, payload: Payload) -> Result<Answer, InferenceError> {
         let shared = &self.shared;
-        let payload = inference::prepare(&shared.predictor, payload)?;
+        let payload = shared.runner.prepare(payload)?;
         let Some((key, rows)) = merge::shape_of(&payload) else {
             // Not mergeable (not rows, no rows): served alone, as without a batcher.
-            return inference::run(&shared.predictor, &shared.name, payload)
+            return shared
+                .runner
+                .run(&shared.name, payload)
                 .await
                 .map(|output| Answer {
                     output,
@@ -432,15 +488,15 @@ async fn run_members(
     mut payloads: Vec<Payload>,
     rows: &[usize],
 ) -> Vec<Result<Output, InferenceError>> {
-    let (predictor, name) = (&shared.predictor, shared.name.as_str());
+    let (runner, name) = (&shared.runner, shared.name.as_str());
     if payloads.len() == 1 {
         let only = payloads.pop().expect("one payload");
-        return vec![inference::run(predictor, name, only).await];
+        return vec![runner.run(name, only).await];
     }
     let refs: Vec<&Payload> = payloads.iter().collect();
     let merged = merge::merge(key, &refs);
-    match inference::run(predictor, name, merged).await {
-        Ok(output) => match merge::split(output, rows) {
+    match runner.run(name, merged).await {
+        Ok(output) => match runner.split(output, rows) {
             Ok(parts) => return parts.into_iter().map(Ok).collect(),
             Err(e) => {
                 if !shared.warned_split.swap(true, Ordering::Relaxed) {
@@ -457,8 +513,6 @@ async fn run_members(
         Err(_) => {}
     }
     shared.metrics.isolated.inc();
-    let alone = payloads
-        .into_iter()
-        .map(|p| inference::run(predictor, name, p));
+    let alone = payloads.into_iter().map(|p| runner.run(name, p));
     futures_util::future::join_all(alone).await
 }

@@ -392,16 +392,20 @@ impl Loader {
                 )
                 .await
                 .map_err(DeployError::Transformer)?;
-                Some(Box::new(transformer))
+                Some(Arc::new(transformer))
             }
         };
         let predictor = Arc::new(predictor);
         let batcher =
             crate::batching::start(config, &predictor, self.max_queue, &self.metrics, log);
+        let transformer_batchers = transformer.as_ref().and_then(|t| {
+            crate::batching::start_transformer(config, t, self.max_queue, &self.metrics, log)
+        });
         Ok(Serving {
             predictor,
             batcher,
             transformer,
+            transformer_batchers,
             artifacts,
         })
     }

@@ -29,7 +29,9 @@ pub struct Serving {
     /// Merges requests into batches (`inference_batcher` enabled).
     pub batcher: Option<crate::batching::Batcher>,
     /// Rewrites request bodies before the predictor and response bodies after it.
-    pub transformer: Option<Box<ComponentTransformer>>,
+    pub transformer: Option<Arc<ComponentTransformer>>,
+    /// Merges the transformer's V1 bodies into batches (`transformer.inference_batcher`).
+    pub transformer_batchers: Option<crate::batching::TransformerBatchers>,
     /// Its files, and the models opened from them (dropped when every stage is at zero).
     pub artifacts: Arc<artifacts::Artifacts>,
 }

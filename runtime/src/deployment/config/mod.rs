@@ -232,15 +232,7 @@ impl DeploymentConfig {
 
         let mut warnings = Vec::new();
         if let Some(b) = &self.inference_batcher {
-            if b.max_batch_size == Some(0) {
-                return err("inference_batcher.max_batch_size: must be at least 1".into());
-            }
-            if b.enabled && b.max_latency == Some(0) {
-                return err("inference_batcher.max_latency: must be at least 1 (ms)".into());
-            }
-            if b.enabled && b.timeout == Some(0) {
-                return err("inference_batcher.timeout: must be at least 1 (ms)".into());
-            }
+            check_batcher("inference_batcher", b)?;
         }
         if let Some(l) = &self.inference_logger {
             if l.kafka_topic.as_ref().is_some_and(|t| t.name.is_empty()) {
@@ -273,6 +265,9 @@ impl DeploymentConfig {
                 }
             }
             check_resources("transformer.resources", &t.resources)?;
+            if let Some(b) = &t.inference_batcher {
+                check_batcher("transformer.inference_batcher", b)?;
+            }
             check_scaling(
                 "transformer.scaling_configuration",
                 &t.scaling_configuration,
@@ -289,6 +284,20 @@ impl DeploymentConfig {
         }
         Ok(warnings)
     }
+}
+
+fn check_batcher(field: &str, b: &InferenceBatcher) -> Result<(), ConfigError> {
+    let err = |m: &str| Err(ConfigError(format!("{field}.{m}")));
+    if b.max_batch_size == Some(0) {
+        return err("max_batch_size: must be at least 1");
+    }
+    if b.enabled && b.max_latency == Some(0) {
+        return err("max_latency: must be at least 1 (ms)");
+    }
+    if b.enabled && b.timeout == Some(0) {
+        return err("timeout: must be at least 1 (ms)");
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {

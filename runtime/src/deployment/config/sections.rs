@@ -215,6 +215,11 @@ pub struct TransformerConfig {
     pub resources: Resources,
     #[serde(default)]
     pub scaling_configuration: ScalingConfiguration,
+    /// Batching of the transformer's stages (KServe lets each component batch): V1 bodies
+    /// of `instances` merged into one `preprocess` call, `predictions` into one
+    /// `postprocess` call, each caller given its own rows back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_batcher: Option<InferenceBatcher>,
 }
 
 impl TransformerConfig {
