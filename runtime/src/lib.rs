@@ -26,7 +26,8 @@
 //! - [`http`]: routes and the one error type clients see.
 //! - [`protocol`]: V1 and V2 wire formats.
 //! - [`inference`]: the dispatch stage and the errors of the request path.
-//! - [`batching`]: merging requests into batches (`inference_batcher`) and splitting answers.
+//! - [`batching`]: merging requests into batches (`inference_batcher`, also per transformer
+//!   stage) and splitting answers.
 //! - [`predictor`]: what answers a deployment (component or graph).
 //! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
 //! - [`store`], [`manage`]: uploaded deployments kept by content across restarts, and their

@@ -10,6 +10,10 @@
 //!                                   runs once ([`crate::inference::run`]), splits
 //! ```
 //!
+//! What runs a batch is a [`runner::Runner`]: the predictor, or one stage of the transformer
+//! (`transformer.inference_batcher`: V1 bodies of rows merged into one `preprocess` or
+//! `postprocess` call).
+//!
 //! A merged batch that fails, or whose answer does not have one row per row, is rerun one
 //! request at a time, so nobody gets someone else's error. `timeout` bounds a request's
 //! whole wait (queue and compute): past it the caller is answered 504 at once, and a batch
