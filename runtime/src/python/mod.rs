@@ -82,7 +82,11 @@ impl Componentizer {
     /// then in a `.venv/bin` above the running executable (a source checkout).
     pub fn new(program: Option<PathBuf>, cache_dir: &Path) -> Componentizer {
         Componentizer {
-            program: program.map(Ok).unwrap_or_else(find_program),
+            // Made absolute now: componentize-py runs in a scratch folder, where a path
+            // relative to the server's working directory would not resolve.
+            program: program
+                .map(|p| Ok(std::path::absolute(&p).unwrap_or(p)))
+                .unwrap_or_else(find_program),
             cache_dir: cache_dir.to_path_buf(),
             version: OnceLock::new(),
         }
@@ -236,6 +240,19 @@ fn find_program() -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_componentize_py_is_taken_from_the_working_directory() {
+        let c = Componentizer::new(Some(".venv/bin/componentize-py".into()), Path::new("cache"));
+        let program = c.program().unwrap();
+        assert!(program.is_absolute(), "{}", program.display());
+        assert_eq!(
+            program,
+            std::env::current_dir()
+                .unwrap()
+                .join(".venv/bin/componentize-py")
+        );
+    }
 
     #[test]
     fn a_script_error_is_reported_alone() {
