@@ -6,6 +6,10 @@ use crate::capacity::NodeCapacity;
 use crate::deployment::loader::Loader;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
 use crate::http::auth::ApiKeys;
+use crate::http::connections::{
+    ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
+};
 use crate::inference_log::sink::{DEFAULT_BUFFER_MESSAGES, DEFAULT_FLUSH_TIMEOUT, KafkaConfig};
 use crate::python::{Componentizer, ScriptKind};
 use crate::server::{ServeOptions, serve};
@@ -13,6 +17,7 @@ use crate::wasm::engine::{
     DEFAULT_CALL_DEADLINE, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_QUEUE, EngineLimits,
 };
 use anyhow::Context as _;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +43,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve deployments over KServe V1 and the Open Inference Protocol.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate a deployment folder: definition, files, component or model, guest init.
     Check(CheckArgs),
     /// Componentize a Python `Predict` script (and a `Transformer` script) into components.
@@ -122,10 +127,41 @@ pub struct ServeArgs {
     /// throughput cost on small requests (~25 % fewer requests/s to a component here).
     #[arg(long, env = "PREDICTOR_MEMORY_PURGE_DELAY_MS", default_value_t = DEFAULT_PURGE_DELAY_MS)]
     pub memory_purge_delay_ms: u32,
+    /// Client connections open at once; past it, new ones wait to be accepted (lowered to
+    /// what the process's open-files limit allows).
+    #[arg(long, env = "PREDICTOR_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
+    pub max_connections: usize,
+    /// Time a client has to send a whole request head once it started one, in ms; past it
+    /// the connection is closed.
+    #[arg(long, env = "PREDICTOR_HEADER_READ_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
+    pub header_read_timeout_ms: u64,
+    /// Time a kept-alive connection may stay idle (nothing in flight, nothing sent or
+    /// received), in ms; past it the connection is closed.
+    #[arg(long, env = "PREDICTOR_IDLE_TIMEOUT_MS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
+    pub idle_timeout_ms: u64,
+    /// Time a request's body has to arrive whole, in ms; past it the request is answered 408.
+    #[arg(long, env = "PREDICTOR_BODY_READ_TIMEOUT_MS", default_value_t = DEFAULT_BODY_READ_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
+    pub body_read_timeout_ms: u64,
+    /// Time shutdown lets requests in flight finish, in ms; then the remaining connections
+    /// are closed.
+    #[arg(long, env = "PREDICTOR_SHUTDOWN_GRACE_MS", default_value_t = DEFAULT_SHUTDOWN_GRACE.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_MS))]
+    pub shutdown_grace_ms: u64,
+    /// The health probes (`/`, `/v2/health/live`, `/v2/health/ready`) need an API key too
+    /// (by default they answer without one, as Kubernetes' probes send none).
+    #[arg(long, env = "PREDICTOR_HEALTH_REQUIRES_KEY")]
+    pub health_requires_key: bool,
     /// How long shutdown waits for queued inference log records to be delivered, in ms.
     #[arg(long, env = "PREDICTOR_KAFKA_FLUSH_TIMEOUT_MS", default_value_t = DEFAULT_FLUSH_TIMEOUT.as_millis() as u64)]
     pub kafka_flush_timeout_ms: u64,
 }
+
+/// Longest time limit a flag takes (a day), so no setting overflows a deadline.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 /// The keys of `--api-keys-file` and `PREDICTOR_API_KEYS`, together.
 fn api_keys(file: Option<&std::path::Path>) -> anyhow::Result<ApiKeys> {
@@ -228,10 +264,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn ms(n: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(n)
+}
+
 /// Runs one command.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(a) => {
+            let a = *a;
             allocator::set_purge_delay(a.memory_purge_delay_ms);
             serve(ServeOptions {
                 listen: a.listen,
@@ -251,8 +292,19 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                         memory_mb: a.node_memory_mb.unwrap_or(detected.memory_mb),
                     }
                 },
-                api_keys: api_keys(a.api_keys_file.as_deref())?,
+                api_keys: {
+                    let mut keys = api_keys(a.api_keys_file.as_deref())?;
+                    keys.require_key_for_health(a.health_requires_key);
+                    keys
+                },
                 allow_unauthenticated: a.allow_unauthenticated,
+                connections: ConnectionLimits {
+                    max_connections: a.max_connections,
+                    header_read_timeout: ms(a.header_read_timeout_ms),
+                    idle_timeout: ms(a.idle_timeout_ms),
+                    body_read_timeout: ms(a.body_read_timeout_ms),
+                    shutdown_grace: ms(a.shutdown_grace_ms),
+                },
                 kafka: a.kafka_brokers.map(|brokers| KafkaConfig {
                     brokers,
                     options: a.kafka_options,

@@ -1,5 +1,7 @@
-//! `predictor serve`: build the process-wide state, start the given deployments, bind, print
-//! where each one answers, serve until Ctrl-C/SIGTERM, then drain in-flight requests.
+//! `predictor serve`: build the process-wide state, bind and answer at once (liveness; the
+//! readiness probe says "starting"), start the stored and given deployments side by side,
+//! print where each one answers, serve until Ctrl-C/SIGTERM, then drain in-flight requests
+//! for a bounded time.
 
 use crate::capacity::NodeCapacity;
 use crate::deployment::config::DeploymentConfig;
@@ -7,14 +9,15 @@ use crate::deployment::folder;
 use crate::deployment::loader::Loader;
 use crate::deployment::registry::Registry;
 use crate::http::auth::ApiKeys;
+use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{AppState, app};
 use crate::inference_log::sink::{KafkaConfig, SinkConfig, Writer};
 use crate::wasm::engine::EngineLimits;
 use anyhow::Context as _;
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 
 /// What `serve` needs.
@@ -47,6 +50,8 @@ pub struct ServeOptions {
     /// Listen beyond loopback without keys: something in front authenticates (a service
     /// mesh, KServe's ingress).
     pub allow_unauthenticated: bool,
+    /// The connection cap and the header, idle, body and shutdown time limits.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +73,7 @@ impl Default for ServeOptions {
             kafka: None,
             api_keys: ApiKeys::default(),
             allow_unauthenticated: false,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -83,7 +89,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish (for the shutdown grace period at
+    /// most, then closes what remains), and waits.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -155,52 +162,67 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         Arc::clone(&loader),
         Arc::clone(&registry),
     ));
-    let names: Vec<String> = folders.iter().map(|(n, _, _)| n.clone()).collect();
-    manager
-        .restore(&names)
-        .await
-        .context("restoring the stored deployments")?;
-    for (_, dir, definition) in folders {
-        manager
-            .deploy_folder(dir, &definition)
-            .await
-            .with_context(|| format!("deploying {}", dir.display()))?;
-    }
+    // The port opens before the deployments start (which may take a while: a new Python
+    // script is componentized), so liveness probes pass and readiness says "starting".
     let listen = listen_address(options);
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    let started = Arc::new(AtomicBool::new(false));
     let router = app(
         AppState {
             registry: Arc::clone(&registry),
             metrics: Arc::clone(loader.metrics()),
-            manager,
+            manager: Arc::clone(&manager),
             keys: Arc::new(options.api_keys.clone()),
+            started: Arc::clone(&started),
         },
         options.max_body_bytes,
     );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        // Answers are small and written whole: never hold them back for Nagle.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let limits = options.connections.fitted_to_fd_limit();
+    let task = tokio::spawn(connections::serve(listener, router, limits, async {
+        let _ = rx.await;
+    }));
     let autoscaler = crate::deployment::autoscale::spawn(Arc::downgrade(&registry));
-    Ok(RunningServer {
+    let mut server = RunningServer {
         addr,
         registry,
         loader,
         shutdown: Some(tx),
         task,
         autoscaler,
-    })
+    };
+    if let Err(e) = start_deployments(&manager, folders).await {
+        let _ = server.shutdown.take().map(|tx| tx.send(()));
+        server.autoscaler.abort();
+        return Err(e);
+    }
+    started.store(true, Ordering::Release);
+    Ok(server)
+}
+
+/// The stored deployments and the `--deploy` folders, started side by side.
+async fn start_deployments(
+    manager: &crate::manage::Manager,
+    folders: Vec<(String, &PathBuf, String)>,
+) -> anyhow::Result<()> {
+    let names: Vec<String> = folders.iter().map(|(n, _, _)| n.clone()).collect();
+    let deploy_folders = futures_util::future::join_all(folders.into_iter().map(
+        |(_, dir, definition)| async move {
+            manager
+                .deploy_folder(dir, &definition)
+                .await
+                .with_context(|| format!("deploying {}", dir.display()))
+        },
+    ));
+    let (restored, deployed) = tokio::join!(manager.restore(&names), deploy_folders);
+    restored.context("restoring the stored deployments")?;
+    for result in deployed {
+        result?;
+    }
+    Ok(())
 }
 
 /// Where to listen: as asked, except beyond loopback without API keys (unless allowed):

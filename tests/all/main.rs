@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod batching;
 mod cli;
+mod connections;
 mod deploy_failures;
 mod end_to_end;
 mod examples;

@@ -4,8 +4,11 @@
 //! comments) or the `PREDICTOR_API_KEYS` env var (`SCOPE:KEY,...`). Only their sha256 is
 //! kept, and compared in constant time.
 //!
-//! With keys configured, every route needs one. Without, the server listens on loopback
-//! only (see `server`), unless told it sits behind something that authenticates.
+//! With keys configured, every route needs one, except the health probes (`/`,
+//! `/v2/health/live`, `/v2/health/ready`): Kubernetes' probes send no key, and they tell
+//! nothing but whether the server is up (`--health-requires-key` changes that). Without
+//! keys, the server listens on loopback only (see `server`), unless told it sits behind
+//! something that authenticates.
 
 use super::error::ApiError;
 use axum::extract::{Request, State};
@@ -36,9 +39,19 @@ impl Scope {
 #[derive(Clone, Debug, Default)]
 pub struct ApiKeys {
     keys: Vec<([u8; 32], Scope)>,
+    /// The health probes need a key too.
+    health_needs_key: bool,
 }
 
+/// The routes probes call, answered without a key unless asked otherwise.
+const HEALTH_PATHS: [&str; 3] = ["/", "/v2/health/live", "/v2/health/ready"];
+
 impl ApiKeys {
+    /// Makes the health probes need a key like every other route.
+    pub fn require_key_for_health(&mut self, needs: bool) {
+        self.health_needs_key = needs;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -120,7 +133,7 @@ pub async fn require_key(
     request: Request,
     next: Next,
 ) -> Response {
-    if keys.is_empty() {
+    if keys.is_empty() || (!keys.health_needs_key && HEALTH_PATHS.contains(&request.uri().path())) {
         return next.run(request).await;
     }
     let needed = needed(request.uri().path());

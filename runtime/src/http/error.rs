@@ -52,6 +52,9 @@ impl From<InferenceError> for ApiError {
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(r: axum::extract::rejection::BytesRejection) -> Self {
         let status = r.status();
+        if let Some(timeout) = find_source::<super::connections::BodyReadTimeout>(&r) {
+            return ApiError::new(StatusCode::REQUEST_TIMEOUT, timeout.to_string());
+        }
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "request body too large".to_string()
         } else {
@@ -59,6 +62,20 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         };
         ApiError::new(status, message)
     }
+}
+
+/// The first error of type `E` in `error`'s chain of sources.
+pub fn find_source<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
 }
 
 impl IntoResponse for ApiError {

@@ -1,10 +1,12 @@
 //! The HTTP surface: `fn app(state) -> Router` with KServe V1 ([`v1`]) and Open Inference
 //! Protocol ([`v2`]) routes, a request id on every request and response (`x-request-id`,
 //! taken from the client or made), a span per request, a body-size limit, and
-//! `{"error": "..."}` answers for every failure ([`error`]), including unknown routes and
-//! handler panics; `/metrics` for Prometheus; the management API under `/api` ([`manage`]).
+//! `{"error": "..."}` answers for every failure ([`error`]), including unknown routes,
+//! extractor rejections and handler panics; `/metrics` for Prometheus; the management API
+//! under `/api` ([`manage`]). Connections are accepted and limited by [`connections`].
 
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod manage;
 pub mod request_context;
@@ -36,10 +38,17 @@ pub struct AppState {
     pub manager: Arc<crate::manage::Manager>,
     /// API keys; none configured: no key asked.
     pub keys: Arc<auth::ApiKeys>,
+    /// Whether the deployments asked for at start have all been started (readiness).
+    pub started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The router, without a socket (tests can drive it directly).
 pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    let keys = Arc::clone(&state.keys);
+    with_layers(routes(state), keys, max_body_bytes)
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(v1::root))
         .route("/v1/models", get(v1::list))
@@ -75,17 +84,26 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/api/deployments/{name}/{action}", post(manage::action))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone())
+        .with_state(state)
+}
+
+/// What every route goes through: the request id and span, keys, panics caught, the body
+/// limit. Public for tests that wrap routes of their own (one that panics).
+pub fn with_layers(routes: Router, keys: Arc<auth::ApiKeys>, max_body_bytes: usize) -> Router {
+    routes
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(
+            // The request id is added to the answer by `request_context`, which sees it.
+            let mut response = ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error while handling the request",
             )
-            .into_response()
+            .into_response();
+            response.extensions_mut().insert(request_context::Panicked);
+            response
         }))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.keys),
+            keys,
             auth::require_key,
         ))
         .layer(axum::middleware::from_fn(request_context::request_context))

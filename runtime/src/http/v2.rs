@@ -29,8 +29,14 @@ pub async fn live() -> Json<Value> {
 }
 
 /// `GET /v2/health/ready`: 200 when every deployment serves, 400 (the protocol's "false")
-/// naming the ones that do not.
+/// naming the ones that do not, 503 while the server is still starting them.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if !state.started.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the deployments are still starting",
+        ));
+    }
     let failed: Vec<String> = state
         .registry
         .list()

@@ -2,6 +2,7 @@
 //! in, so a test can check that every caller got exactly its own rows back and that calls
 //! were merged. A `"poison"` row (a negative number on the tensor path) fails the whole call
 //! with a bad-input error; a `{"sleep": ms}` row makes the call sleep that long first.
+//! `INIT_SLEEP_MS` in its environment makes `init` take that long (a slow-starting model).
 
 use predictor_guest::{PredictError, Predictor, Tensor, Value, bad_input, export_predictor, json};
 
@@ -9,6 +10,12 @@ struct Rows;
 
 impl Predictor for Rows {
     fn init() -> Result<Self, PredictError> {
+        if let Some(ms) = std::env::var("INIT_SLEEP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         Ok(Rows)
     }
 
