@@ -6,8 +6,9 @@
 //! at the arenas. An idle server does neither, so memory a deployment freed when it went to
 //! zero stayed resident (~2.5 MiB for a Python deployment with the default 1000 ms delay).
 //! A short delay fixes that but costs throughput on every small request; a forced collect
-//! when a stage goes to zero costs nothing on the request path. Without mimalloc as the
-//! global allocator (the tests' binaries), both calls touch an allocator nothing uses.
+//! when a stage goes to zero (or recycles an instance whose memory a large request grew)
+//! costs nothing on the request path. Without mimalloc as the global allocator (the tests'
+//! binaries), both calls touch an allocator nothing uses.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,8 +26,9 @@ pub fn set_purge_delay(ms: u32) {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms.into()) };
 }
 
-/// Notes that a stage just dropped its instances (called by the thread that dropped them).
-/// The pages it freed go back to the OS at the next [`release_if_pending`].
+/// Notes that a stage just dropped instances (it went to zero, or recycled one whose memory
+/// outgrew its usual size). The pages freed go back to the OS at the next
+/// [`release_if_pending`].
 pub fn release_soon() {
     RELEASE_PENDING.store(true, Ordering::Relaxed);
 }

@@ -56,6 +56,21 @@ struct LimitLabels {
     limit: Limit,
 }
 
+/// Why a healthy instance was stopped after a call rather than kept warm.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum RecycleReason {
+    /// Its linear memory outgrew its usual size (memory never shrinks).
+    #[allow(non_camel_case_types)]
+    memory,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecycleLabels {
+    deployment: String,
+    component: Component,
+    reason: RecycleReason,
+}
+
 /// What became of an inference log record.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 enum Outcome {
@@ -93,6 +108,7 @@ pub struct Metrics {
     instance_starts: Family<StageLabels, Histogram>,
     cold_starts: Family<StageLabels, Histogram>,
     instances_stopped: Family<StageLabels, Counter>,
+    instances_recycled: Family<RecycleLabels, Counter>,
     limit_hits: Family<LimitLabels, Counter>,
     log_records: Family<LogLabels, Counter>,
     batches: BatchFamilies,
@@ -108,6 +124,7 @@ impl Default for Metrics {
         let instance_starts = Family::new_with_constructor(start_histogram as fn() -> Histogram);
         let cold_starts = Family::new_with_constructor(start_histogram as fn() -> Histogram);
         let instances_stopped = Family::default();
+        let instances_recycled = Family::default();
         let limit_hits = Family::default();
         let log_records = Family::default();
         registry.register(
@@ -146,6 +163,11 @@ impl Default for Metrics {
             instances_stopped.clone(),
         );
         registry.register(
+            "instances_recycled",
+            "Instances stopped after a call that completed (no trap), by reason (counted in instances_stopped too)",
+            instances_recycled.clone(),
+        );
+        registry.register(
             "limit_hits",
             "Requests that ran into a limit, by limit",
             limit_hits.clone(),
@@ -167,6 +189,7 @@ impl Default for Metrics {
             instance_starts,
             cold_starts,
             instances_stopped,
+            instances_recycled,
             limit_hits,
         }
     }
@@ -194,6 +217,11 @@ impl Metrics {
             instance_starts: self.instance_starts.get_or_create_owned(&labels),
             cold_starts: self.cold_starts.get_or_create_owned(&labels),
             instances_stopped: self.instances_stopped.get_or_create_owned(&labels),
+            recycled_memory: self.instances_recycled.get_or_create_owned(&RecycleLabels {
+                deployment: deployment.to_string(),
+                component,
+                reason: RecycleReason::memory,
+            }),
             deadline: limit(Limit::deadline),
             memory: limit(Limit::memory),
             stack: limit(Limit::stack),
@@ -246,6 +274,11 @@ impl Metrics {
             self.instance_starts.remove(&labels);
             self.cold_starts.remove(&labels);
             self.instances_stopped.remove(&labels);
+            self.instances_recycled.remove(&RecycleLabels {
+                deployment: deployment.to_string(),
+                component,
+                reason: RecycleReason::memory,
+            });
             for limit in [
                 Limit::deadline,
                 Limit::memory,
@@ -281,6 +314,8 @@ pub struct StageMetrics {
     pub instance_starts: Histogram,
     pub cold_starts: Histogram,
     pub instances_stopped: Counter,
+    /// Instances dropped after a call because their memory outgrew its usual size.
+    pub recycled_memory: Counter,
     pub deadline: Counter,
     pub memory: Counter,
     pub stack: Counter,

@@ -1,5 +1,6 @@
 //! API keys: with keys configured every route refuses a request without one (401) or with a
-//! wrong one (401), a predict key cannot manage (403), and a manage key can do everything.
+//! wrong one (401), a predict key cannot manage (403), and a manage key can do everything;
+//! the health probes answer without a key unless `--health-requires-key`.
 //! Without keys the server listens on loopback only, unless told something in front
 //! authenticates.
 
@@ -10,6 +11,8 @@ use reqwest::Method;
 
 const MANAGE: &str = "manage-0123456789abcdef";
 const PREDICT: &str = "predict-0123456789abcdef";
+/// Kubernetes' probes: answered without a key by default.
+const HEALTH: [&str; 3] = ["/", "/v2/health/live", "/v2/health/ready"];
 
 /// Every route the server has, as (method, path), with a body where it takes one.
 fn routes() -> Vec<(Method, &'static str, &'static str)> {
@@ -79,14 +82,18 @@ async fn every_route_needs_a_key_of_its_scope() {
     })
     .await;
     for (method, path, body) in routes() {
+        let without_key = status(&server, &method, path, body, None).await;
+        if HEALTH.contains(&path) {
+            assert_eq!(without_key, 200, "{method} {path} (a probe) without a key");
+        } else {
+            assert_eq!(without_key, 401, "{method} {path} without a key");
+        }
+        // A probe ignores keys; every other route refuses a wrong one.
+        let with_wrong_key =
+            status(&server, &method, path, body, Some("not-a-key-0123456789")).await;
         assert_eq!(
-            status(&server, &method, path, body, None).await,
-            401,
-            "{method} {path} without a key"
-        );
-        assert_eq!(
-            status(&server, &method, path, body, Some("not-a-key-0123456789")).await,
-            401,
+            with_wrong_key,
+            if HEALTH.contains(&path) { 200 } else { 401 },
             "{method} {path} with a wrong key"
         );
         let with_predict = status(&server, &method, path, body, Some(PREDICT)).await;
@@ -113,6 +120,24 @@ async fn every_route_needs_a_key_of_its_scope() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    server.stop().await;
+
+    // Probes behind a key too, when asked.
+    let mut keys = ApiKeys::parse_file(&format!("manage {MANAGE}\n")).unwrap();
+    keys.require_key_for_health(true);
+    let server = TestServer::start_options(ServeOptions {
+        data_dir: shared_data_dir(),
+        api_keys: keys,
+        ..ServeOptions::default()
+    })
+    .await;
+    for path in HEALTH {
+        assert_eq!(status(&server, &Method::GET, path, "", None).await, 401);
+        assert_eq!(
+            status(&server, &Method::GET, path, "", Some(MANAGE)).await,
+            200
+        );
+    }
     server.stop().await;
 }
 

@@ -44,10 +44,17 @@ impl Server {
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // The port opens at once; the stored deployments are started once it is ready.
+        let ready = format!("{url}/v2/health/ready");
+        loop {
+            let status = reqwest::blocking::get(&ready).map(|r| r.status().as_u16());
+            // 400 is the protocol's "not ready": a deployment failed to start (then Failed).
+            if matches!(status, Ok(200 | 400)) {
+                break;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(120),
-                "the server did not listen"
+                "the server did not become ready: {status:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

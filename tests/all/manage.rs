@@ -447,3 +447,81 @@ async fn deployed_folders_are_stored_versions() {
     assert_eq!(predict(&server, "iris").await, 200);
     server.stop().await;
 }
+
+/// Client mistakes the store used to answer with a 500 (or `text/plain`): each a 4xx with
+/// `{"error"}` saying what is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_mistakes_are_4xx_with_a_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path()).await;
+    let error_of = |body: &Value| body["error"].as_str().unwrap_or_default().to_string();
+
+    // A path that is a file and a folder at once.
+    let mut both = onnx_upload("both");
+    both.push(("x".into(), b"file".to_vec()));
+    both.push(("x/y".into(), b"inside".to_vec()));
+    let (status, body) = upload(&server, &both).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_of(&body).contains("\"x\"") && error_of(&body).contains("\"x/y\""),
+        "{body}"
+    );
+    // A file name longer than file systems take.
+    let mut long = onnx_upload("long");
+    long.push(("n".repeat(300), b"x".to_vec()));
+    let (status, body) = upload(&server, &long).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("255 bytes"), "{body}");
+    // Too many files.
+    let mut many = onnx_upload("many");
+    many.extend((0..1_000).map(|i| (format!("f/{i}"), vec![b'x'])));
+    let (status, body) = upload(&server, &many).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("1000"), "{body}");
+    let (_, list) = server.get("/api/deployments").await;
+    assert_eq!(list["deployments"], json!([]), "nothing was stored");
+
+    let (status, body) = upload(&server, &onnx_upload("one")).await;
+    assert_eq!(status, 201, "{body}");
+    // A rollback to a version it does not have: 404 naming it, the deployment unchanged.
+    let (status, body) = server
+        .post("/api/deployments/iris/rollback?version=7", &json!({}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(error_of(&body).contains("version 7"), "{body}");
+    assert_eq!(predict(&server, "iris").await, 200);
+
+    // Names against the rule, before anything else.
+    let long_name = "a".repeat(300);
+    for path in [
+        format!("/api/deployments/{long_name}"),
+        "/api/deployments/iris%00".to_string(),
+    ] {
+        let (status, body) = server.get(&path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(error_of(&body).contains("letters"), "{body}");
+    }
+    let (status, body) = server
+        .post(&format!("/api/deployments/{long_name}/start"), &json!({}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Query strings that do not parse: JSON errors too.
+    for path in [
+        "/api/deployments/iris/rollback?version=abc",
+        "/api/deployments/iris/rollback?version=-1",
+    ] {
+        let (status, body) = server.post(path, &json!({})).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(error_of(&body).contains("query"), "{body}");
+    }
+    for path in [
+        "/api/deployments/iris/logs?tail=-1",
+        "/api/deployments/iris/logs?follow=maybe",
+    ] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(error_of(&body).contains("query"), "{body}");
+    }
+    server.stop().await;
+}

@@ -1,16 +1,22 @@
 //! The management API (`/api/deployments`), described by `/api/openapi.json`: upload a
 //! deployment (multipart: `deployment.json` and its files), list, describe, start, stop,
 //! restart, roll back, delete, read its log.
+//!
+//! The `{name}` of every `/api/deployments/{name}[/...]` route is parsed as a
+//! [`DeploymentName`] before any store or file operation; path and query-string rejections
+//! answer 400 `{"error"}` like every other client error.
 
 use super::AppState;
 use super::error::ApiError;
 use crate::deployment::DEFINITION_FILE;
 use crate::deployment::log::LogComponent;
-use crate::manage::upload::Upload;
+use crate::manage::upload::{MAX_UPLOAD_FILES, Upload};
 use crate::manage::{ManageError, Manager};
+use crate::store::DeploymentName;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +29,7 @@ impl From<ManageError> for ApiError {
         let status = match &e {
             ManageError::Invalid(_) => StatusCode::BAD_REQUEST,
             ManageError::CannotStart(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ManageError::NotFound(_) => StatusCode::NOT_FOUND,
+            ManageError::NotFound(_) | ManageError::NoVersion { .. } => StatusCode::NOT_FOUND,
             ManageError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
@@ -32,6 +38,35 @@ impl From<ManageError> for ApiError {
 
 fn manager(state: &AppState) -> &Arc<Manager> {
     &state.manager
+}
+
+/// A path the router matched but whose parameters do not decode (bad percent-encoding,
+/// not UTF-8): the client's fault, answered in JSON.
+fn path_rejected(r: PathRejection) -> ApiError {
+    let status = if r.status().is_server_error() {
+        r.status()
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(status, format!("the request path: {}", r.body_text()))
+}
+
+fn query_rejected(r: QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!("the query string: {}", r.body_text()),
+    )
+}
+
+/// The route's `{name}`, by the deployment-name rule (400 naming the rule otherwise).
+fn name(raw: &str) -> Result<DeploymentName, ApiError> {
+    DeploymentName::parse(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))
+}
+
+/// The `{name}` of a `/api/deployments/{name}` route.
+fn name_param(path: Result<Path<String>, PathRejection>) -> Result<DeploymentName, ApiError> {
+    let Path(raw) = path.map_err(path_rejected)?;
+    name(&raw)
 }
 
 /// `POST /api/deployments`: creates a deployment, or a new version of it.
@@ -54,6 +89,7 @@ pub async fn upload(
     }
     let mut multipart = multipart.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let mut files = Vec::new();
+    let mut too_many = 0usize;
     loop {
         let field = multipart.next_field().await.map_err(|e| {
             ApiError::new(
@@ -82,7 +118,22 @@ pub async fn upload(
                 ),
             )
         })?;
-        files.push((path, bytes));
+        // Past the limit the parts are read (so the client gets its answer, not a reset)
+        // but not kept.
+        if files.len() < MAX_UPLOAD_FILES {
+            files.push((path, bytes));
+        } else {
+            too_many += 1;
+        }
+    }
+    if too_many > 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the upload has {} files: at most {MAX_UPLOAD_FILES} are taken",
+                files.len() + too_many
+            ),
+        ));
     }
     let upload = Upload::check(files)?;
     let warnings = upload.warnings.clone();
@@ -99,17 +150,21 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 /// `GET /api/deployments/{name}`.
 pub async fn describe(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let name = name_param(path)?;
     Ok(Json(manager(&state).describe(&name)?))
 }
 
 /// `POST /api/deployments/{name}/{action}`: start, stop, restart, rollback (`?version=N`).
 pub async fn action(
     State(state): State<AppState>,
-    Path((name, action)): Path<(String, String)>,
-    Query(query): Query<ActionQuery>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<ActionQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path((raw, action)) = path.map_err(path_rejected)?;
+    let name = name(&raw)?;
+    let Query(query) = query.map_err(query_rejected)?;
     let m = manager(&state);
     let described = match action.as_str() {
         "start" => m.start(&name).await?,
@@ -138,8 +193,9 @@ pub struct ActionQuery {
 /// `DELETE /api/deployments/{name}`.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let name = name_param(path)?;
     manager(&state).delete(&name).await?;
     Ok(Json(json!({"deleted": name})))
 }
@@ -161,9 +217,11 @@ const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 /// is written, until the deployment stops or is replaced.
 pub async fn logs(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(query): Query<LogQuery>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let name = name_param(path)?;
+    let Query(query) = query.map_err(query_rejected)?;
     let tail = query.tail.unwrap_or(100);
     let m = manager(&state);
     if !query.follow {

@@ -9,9 +9,12 @@
 //! on the version they started on. `stop` (`Stopping` → `Stopped`) drops it from the
 //! registry; `start` brings it back from the store.
 //!
-//! Mutations are serialized by one lock, so concurrent updates of a deployment apply one
-//! after the other, each complete.
+//! Mutations of a deployment are serialized by its name's lock ([`locks`]), so concurrent
+//! updates of it apply one after the other, each complete; other deployments' calls go on
+//! meanwhile. An upload's files are stored before that lock is taken. Every name reaching
+//! here is a parsed [`DeploymentName`].
 
+pub mod locks;
 pub mod upload;
 
 use crate::capacity::Reservation;
@@ -20,12 +23,17 @@ use crate::deployment::loader::{DeployError, Loader};
 use crate::deployment::log::LogComponent;
 use crate::deployment::registry::Registry;
 use crate::deployment::{DEFINITION_FILE, Deployment};
-use crate::store::{Desired, Record, Store, StoreError};
+use crate::store::files::FilePath;
+use crate::store::{DeploymentName, Desired, Digest, Record, Store, StoreError};
+use locks::NameLocks;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
+
+/// Largest stored `deployment.json` read back to describe a stopped deployment.
+const MAX_DEFINITION_BYTES: u64 = 1 << 20;
 
 /// Why a management request failed; each kind has one HTTP status (see `http::manage`).
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +46,14 @@ pub enum ManageError {
     CannotStart(String),
     #[error("deployment {0:?} not found")]
     NotFound(String),
+    /// A rollback to a version the deployment does not have (404).
+    #[error("deployment {name:?} has no version {version} (its versions: {known})")]
+    NoVersion {
+        name: String,
+        version: u32,
+        known: String,
+    },
+    /// The store failed (500); the message holds no server path.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -47,10 +63,10 @@ pub struct Manager {
     store: Store,
     loader: Arc<Loader>,
     registry: Arc<Registry>,
-    /// Held by every mutation.
-    lock: tokio::sync::Mutex<()>,
+    /// One per deployment name, held by every mutation of it.
+    locks: NameLocks,
     /// States of operations in progress (`Starting`, `Updating`, `Stopping`), by name.
-    transitions: Mutex<HashMap<String, &'static str>>,
+    transitions: Mutex<HashMap<DeploymentName, &'static str>>,
 }
 
 impl Manager {
@@ -59,7 +75,7 @@ impl Manager {
             store,
             loader,
             registry,
-            lock: tokio::sync::Mutex::new(()),
+            locks: NameLocks::default(),
             transitions: Mutex::new(HashMap::new()),
         }
     }
@@ -69,25 +85,65 @@ impl Manager {
     }
 
     /// Starts every stored deployment whose desired state is Running (at server start),
-    /// except those named in `except` (about to be deployed from folders). One that fails is
-    /// Failed with its reason; the others are unaffected.
+    /// except those named in `except` (about to be deployed from folders), all at once:
+    /// each is `Starting` until it runs, and management calls answer meanwhile. One that
+    /// fails is Failed with its reason (or, if it cannot even load, logged); the others are
+    /// unaffected. Returns how many started.
     pub async fn restore(&self, except: &[String]) -> Result<usize, ManageError> {
-        let _guard = self.lock.lock().await;
-        let mut started = 0;
-        for record in self.store.records()? {
-            if record.desired == Desired::Running && !except.contains(&record.name) {
-                match self.start_current(&record).await {
-                    Ok(_) => started += 1,
-                    // Its definition no longer reads (a newer server's rules): the others
-                    // still start; this one waits for a new upload.
-                    Err(e) => tracing::error!(deployment = %record.name, "not restored: {e}"),
+        let wanted: Vec<Record> = self
+            .store
+            .records()?
+            .into_iter()
+            .filter(|r| r.desired == Desired::Running && !except.iter().any(|e| **e == *r.name))
+            .collect();
+        for record in &wanted {
+            self.transition(&record.name, "Starting");
+        }
+        // Side by side on this task: a start's heavy work (compiling, loading models) runs
+        // on blocking threads, so the starts overlap.
+        let starts = wanted.iter().map(|record| async move {
+            let name = &record.name;
+            match self.restore_one(name).await {
+                Ok(started) => started,
+                // Its definition no longer reads (a newer server's rules): the others
+                // still start; this one waits for a new upload.
+                Err(e) => {
+                    tracing::error!(deployment = %name, "not restored: {e}");
+                    false
                 }
             }
-        }
-        Ok(started)
+        });
+        let started = futures_util::future::join_all(starts).await;
+        Ok(started.into_iter().filter(|s| *s).count())
+    }
+
+    /// Starts `name` as stored now (a call may have changed it while it waited its turn).
+    async fn restore_one(&self, name: &DeploymentName) -> Result<bool, ManageError> {
+        let _guard = self.locks.lock(name).await;
+        let started = match self.store.get(name) {
+            Ok(Some(r)) if r.desired == Desired::Running && self.registry.get(name).is_none() => {
+                self.start_current(&r).await.map(|_| true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e.into()),
+        };
+        // Under the lock: a call that waited for it sets its own state after this.
+        self.transitions.lock().remove(name);
+        started
     }
 
     async fn start_current(&self, record: &Record) -> Result<Arc<Deployment>, ManageError> {
+        // The loader serves the name in the definition: a record must not start another
+        // deployment under its own (a crafted or damaged store).
+        if let Some(config) = self.stored_definition(record)
+            && config.name != *record.name
+        {
+            return Err(ManageError::CannotStart(format!(
+                "the stored definition of {:?} names {:?}",
+                record.name.as_str(),
+                config.name
+            )));
+        }
         let dir = self
             .store
             .materialize(&record.name, record.current_version())?;
@@ -109,64 +165,82 @@ impl Manager {
         dir: &Path,
         definition: &str,
     ) -> Result<Arc<Deployment>, ManageError> {
-        let _guard = self.lock.lock().await;
         let config = DeploymentConfig::parse(definition)
             .map_err(|e| ManageError::Invalid(e.0))
             .and_then(|c| {
                 c.validate().map_err(|e| ManageError::Invalid(e.0))?;
                 Ok(c)
             })?;
+        let name = DeploymentName::parse(&config.name).map_err(ManageError::Invalid)?;
         let mut files = crate::store::files::import_dir(&self.store, dir)?;
         files.insert(
-            DEFINITION_FILE.to_string(),
+            definition_path(),
             self.store.put_blob(definition.as_bytes())?,
         );
-        let (record, _) = self.store.add_version(&config.name, files)?;
+        crate::store::files::check_tree(files.keys()).map_err(ManageError::Invalid)?;
+        let _guard = self.locks.lock(&name).await;
+        let (record, _) = self.store.add_version(&name, files)?;
         self.start_current(&record).await
     }
 
     /// Stores and starts an uploaded version (see [`upload::Upload`]); returns its
-    /// description. A version that fails to start is refused and not recorded.
-    pub async fn deploy(&self, upload: upload::Upload) -> Result<Value, ManageError> {
-        let _guard = self.lock.lock().await;
-        let name = upload.config.name.clone();
-        let files = self.numbered_files(&name, &upload)?;
+    /// description. A version that fails to start is refused and not recorded. The files
+    /// are stored before the deployment's lock is taken: a large upload holds up nothing.
+    pub async fn deploy(self: &Arc<Self>, upload: upload::Upload) -> Result<Value, ManageError> {
+        let manager = Arc::clone(self);
+        let (upload, artifacts) = tokio::task::spawn_blocking(move || {
+            let artifacts = upload
+                .artifacts()
+                .map(|(path, bytes)| Ok((path.clone(), manager.store.put_blob(bytes)?)))
+                .collect::<Result<BTreeMap<_, _>, StoreError>>();
+            (upload, artifacts)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let artifacts = artifacts?;
+        let name = upload.name.clone();
+        let _guard = self.locks.lock(&name).await;
+        let files = self.numbered_files(&upload, artifacts)?;
         let serving = self.registry.get(&name).is_some();
         self.transition(&name, if serving { "Updating" } else { "Starting" });
         let result = self.start_files(&name, files).await;
         self.transitions.lock().remove(&name);
         result?;
-        self.describe_unlocked(&name)
+        self.describe_record_of(&name)
     }
 
-    /// The upload's files stored, its definition numbered by the platform: the current
+    /// The upload's files with its definition numbered by the platform: the current
     /// version's number when nothing else changed (no new version), else the next one.
     fn numbered_files(
         &self,
-        name: &str,
         upload: &upload::Upload,
-    ) -> Result<BTreeMap<String, String>, ManageError> {
-        let store = |n: u32| -> Result<BTreeMap<String, String>, StoreError> {
-            upload
-                .numbered(n)
-                .iter()
-                .map(|(path, bytes)| Ok((path.clone(), self.store.put_blob(bytes)?)))
-                .collect()
+        artifacts: BTreeMap<FilePath, Digest>,
+    ) -> Result<BTreeMap<FilePath, Digest>, ManageError> {
+        let numbered = |n: u32| -> Result<BTreeMap<FilePath, Digest>, StoreError> {
+            let mut files = artifacts.clone();
+            files.insert(
+                definition_path(),
+                self.store.put_blob(&upload.numbered_definition(n))?,
+            );
+            Ok(files)
         };
-        if let Some(current) = self.store.current(name)? {
-            let same = store(current)?;
-            if self.store.version_for(name, &same)? == current {
+        let record = self.store.get(&upload.name)?;
+        if let Some(r) = &record {
+            let same = numbered(r.current)?;
+            if r.current_version().files == same {
                 return Ok(same);
             }
         }
-        let next = store(0).and_then(|f| self.store.version_for(name, &f))?;
-        Ok(store(next)?)
+        let next = record.map_or(1, |r| {
+            r.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1
+        });
+        Ok(numbered(next)?)
     }
 
     async fn start_files(
         &self,
-        name: &str,
-        files: BTreeMap<String, String>,
+        name: &DeploymentName,
+        files: BTreeMap<FilePath, Digest>,
     ) -> Result<(), ManageError> {
         // Started from a staging folder first: only a version that starts is recorded.
         let staging = crate::store::Version {
@@ -174,21 +248,21 @@ impl Manager {
             created_ms: 0,
             files: files.clone(),
         };
-        let dir = self.store.materialize_staging(name, &staging)?;
-        let deployment = self.loader.start(&dir).await.map_err(|e| match e {
+        let staging = self.store.materialize_staging(name, &staging)?;
+        let deployment = self.loader.start(&staging.path).await.map_err(|e| match e {
             DeployError::Definition { message, .. } => ManageError::Invalid(message),
             other => ManageError::CannotStart(other.to_string()),
         });
         let deployment = match deployment {
             Ok(d) => d,
             Err(e) => {
-                self.store.discard_staging(&dir);
+                self.store.discard_staging(staging);
                 return Err(e);
             }
         };
         if let Err(reason) = deployment.predictor() {
             let reason = reason.to_string();
-            self.store.discard_staging(&dir);
+            self.store.discard_staging(staging);
             // Its start took over the name's capacity reservation: give it back to the
             // version still serving, if any.
             match self.registry.get(name) {
@@ -201,7 +275,8 @@ impl Manager {
                 None => self.loader.capacity().release(name),
             }
             return Err(ManageError::CannotStart(format!(
-                "the new version of {name:?} failed to start: {reason}"
+                "the new version of {:?} failed to start: {reason}",
+                name.as_str()
             )));
         }
         self.store.add_version(name, files)?;
@@ -210,66 +285,93 @@ impl Manager {
     }
 
     /// Starts a stopped deployment (its current version).
-    pub async fn start(&self, name: &str) -> Result<Value, ManageError> {
-        let _guard = self.lock.lock().await;
+    pub async fn start(&self, name: &DeploymentName) -> Result<Value, ManageError> {
+        let _guard = self.locks.lock(name).await;
         let record = self.record(name)?;
         let record = self
             .store
-            .set(name, Desired::Running, Some(record.current))?;
+            .set(name, Desired::Running, Some(record.current))
+            .map_err(store_error)?;
         if self.registry.get(name).is_none() {
             self.transition(name, "Starting");
             let started = self.start_current(&record).await;
             self.transitions.lock().remove(name);
             started?;
         }
-        self.describe_unlocked(name)
+        self.describe_record_of(name)
     }
 
     /// Stops a deployment: it stops answering (404 on its endpoints) and frees its capacity;
     /// its versions stay stored.
-    pub async fn stop(&self, name: &str) -> Result<Value, ManageError> {
-        let _guard = self.lock.lock().await;
-        self.record(name)?;
-        self.store.set(name, Desired::Stopped, None)?;
+    pub async fn stop(&self, name: &DeploymentName) -> Result<Value, ManageError> {
+        let _guard = self.locks.lock(name).await;
+        self.store
+            .set(name, Desired::Stopped, None)
+            .map_err(store_error)?;
         self.unload(name);
-        self.describe_unlocked(name)
+        self.describe_record_of(name)
     }
 
     /// Stops then starts the current version (the restarted one starts fresh).
-    pub async fn restart(&self, name: &str) -> Result<Value, ManageError> {
-        let _guard = self.lock.lock().await;
+    pub async fn restart(&self, name: &DeploymentName) -> Result<Value, ManageError> {
+        let _guard = self.locks.lock(name).await;
         let record = self
             .store
             .set(name, Desired::Running, None)
-            .map_err(not_found(name))?;
+            .map_err(store_error)?;
         self.unload(name);
         self.start_current(&record).await?;
-        self.describe_unlocked(name)
+        self.describe_record_of(name)
     }
 
     /// Serves an earlier version again.
-    pub async fn rollback(&self, name: &str, version: u32) -> Result<Value, ManageError> {
-        let _guard = self.lock.lock().await;
+    pub async fn rollback(
+        &self,
+        name: &DeploymentName,
+        version: u32,
+    ) -> Result<Value, ManageError> {
+        let _guard = self.locks.lock(name).await;
         let record = self
             .store
             .set(name, Desired::Running, Some(version))
-            .map_err(not_found(name))?;
+            .map_err(|e| match e {
+                StoreError::NoVersion { version, .. } => self.no_version(name, version),
+                other => store_error(other),
+            })?;
         self.transition(name, "Updating");
         let started = self.start_current(&record).await;
         self.transitions.lock().remove(name);
         started?;
-        self.describe_unlocked(name)
+        self.describe_record_of(name)
+    }
+
+    /// A rollback's missing version, with the versions there are.
+    fn no_version(&self, name: &DeploymentName, version: u32) -> ManageError {
+        let known = match self.store.get(name) {
+            Ok(Some(r)) => r
+                .versions
+                .iter()
+                .map(|v| v.version.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        };
+        ManageError::NoVersion {
+            name: name.to_string(),
+            version,
+            known,
+        }
     }
 
     /// Forgets a deployment; requests in flight on it finish.
-    pub async fn delete(&self, name: &str) -> Result<(), ManageError> {
-        let _guard = self.lock.lock().await;
-        self.store.delete(name).map_err(not_found(name))?;
+    pub async fn delete(&self, name: &DeploymentName) -> Result<(), ManageError> {
+        let _guard = self.locks.lock(name).await;
+        self.store.delete(name).map_err(store_error)?;
         self.unload(name);
         Ok(())
     }
 
-    fn unload(&self, name: &str) {
+    fn unload(&self, name: &DeploymentName) {
         self.transition(name, "Stopping");
         if self.registry.remove(name).is_some() {
             self.loader.capacity().release(name);
@@ -278,11 +380,11 @@ impl Manager {
         self.transitions.lock().remove(name);
     }
 
-    fn transition(&self, name: &str, state: &'static str) {
-        self.transitions.lock().insert(name.to_string(), state);
+    fn transition(&self, name: &DeploymentName, state: &'static str) {
+        self.transitions.lock().insert(name.clone(), state);
     }
 
-    fn record(&self, name: &str) -> Result<Record, ManageError> {
+    fn record(&self, name: &DeploymentName) -> Result<Record, ManageError> {
         self.store
             .get(name)?
             .ok_or_else(|| ManageError::NotFound(name.to_string()))
@@ -297,11 +399,13 @@ impl Manager {
             .collect()
     }
 
-    pub fn describe(&self, name: &str) -> Result<Value, ManageError> {
-        self.describe_unlocked(name)
+    /// One deployment, described; it takes no lock, so it answers while the deployment
+    /// starts (`Starting`).
+    pub fn describe(&self, name: &DeploymentName) -> Result<Value, ManageError> {
+        self.describe_record_of(name)
     }
 
-    fn describe_unlocked(&self, name: &str) -> Result<Value, ManageError> {
+    fn describe_record_of(&self, name: &DeploymentName) -> Result<Value, ManageError> {
         Ok(self.describe_record(&self.record(name)?))
     }
 
@@ -321,7 +425,7 @@ impl Manager {
         let definition = match &deployment {
             Some(d) => Some(json!(d.config)),
             // Stopped: the stored definition of the version it would serve.
-            None => self.stored_definition(record),
+            None => self.stored_definition(record).map(|c| json!(c)),
         };
         let versions: Vec<Value> = record
             .versions
@@ -344,17 +448,22 @@ impl Manager {
         })
     }
 
-    fn stored_definition(&self, record: &Record) -> Option<Value> {
-        let digest = record.current_version().files.get(DEFINITION_FILE)?;
-        let text = std::fs::read_to_string(self.store.blob(digest)).ok()?;
-        DeploymentConfig::parse(&text).ok().map(|c| json!(c))
+    /// The definition of the version `record` serves, if it reads.
+    fn stored_definition(&self, record: &Record) -> Option<DeploymentConfig> {
+        let digest = record.current_version().files.get(&definition_path())?;
+        let bytes = self
+            .store
+            .read_blob(digest, MAX_DEFINITION_BYTES)
+            .ok()
+            .flatten()?;
+        DeploymentConfig::parse(std::str::from_utf8(&bytes).ok()?).ok()
     }
 
     /// The newest `tail` lines of a running (or failed) deployment's log, or of the lines
     /// one stage's guest wrote.
     pub fn logs(
         &self,
-        name: &str,
+        name: &DeploymentName,
         tail: usize,
         component: Option<LogComponent>,
     ) -> Result<Vec<Value>, ManageError> {
@@ -375,12 +484,13 @@ impl Manager {
     }
 
     /// The deployment serving under `name` (running or failed), for its log.
-    pub fn serving(&self, name: &str) -> Result<Arc<Deployment>, ManageError> {
+    pub fn serving(&self, name: &DeploymentName) -> Result<Arc<Deployment>, ManageError> {
         self.registry
             .get(name)
             .ok_or_else(|| match self.store.get(name) {
                 Ok(Some(_)) => ManageError::Invalid(format!(
-                    "deployment {name:?} is stopped: its log starts when it starts"
+                    "deployment {:?} is stopped: its log starts when it starts",
+                    name.as_str()
                 )),
                 _ => ManageError::NotFound(name.to_string()),
             })
@@ -410,9 +520,15 @@ fn instances(d: &Deployment) -> Value {
     json!({"predictor": predictor, "transformer": transformer})
 }
 
-fn not_found(name: &str) -> impl FnOnce(StoreError) -> ManageError + '_ {
-    move |e| match e {
-        StoreError::NotFound(_) => ManageError::NotFound(name.to_string()),
+/// `deployment.json`, as a path in a version.
+fn definition_path() -> FilePath {
+    FilePath::parse(DEFINITION_FILE).expect("the definition's name is a file path")
+}
+
+/// A store error as the client's: a missing deployment is 404, the rest stays 500.
+fn store_error(e: StoreError) -> ManageError {
+    match e {
+        StoreError::NotFound(name) => ManageError::NotFound(name),
         other => other.into(),
     }
 }

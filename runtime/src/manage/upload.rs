@@ -1,19 +1,28 @@
-//! An upload checked before anything of it is stored: the definition parses and validates
-//! (errors name the field), every path stays inside the deployment, the files the
-//! definition names are there, and a component file is a WebAssembly component (not a core
-//! module, not a precompiled artifact).
+//! An upload checked before anything of it is stored: at most [`MAX_UPLOAD_FILES`] files,
+//! every path parsed ([`FilePath`]: inside the deployment, not too deep or long) and none
+//! both a file and a folder, the definition parses and validates (errors name the field),
+//! its name follows the deployment-name rule, the files the definition names are there, and
+//! a component file is a WebAssembly component (not a core module, not a precompiled
+//! artifact).
 
 use super::ManageError;
 use crate::deployment::DEFINITION_FILE;
 use crate::deployment::config::DeploymentConfig;
-use crate::store::files::check_path;
+use crate::store::DeploymentName;
+use crate::store::files::{FilePath, check_tree};
 use bytes::Bytes;
+
+/// Most files one upload may hold: each is a blob, a hard link and a record entry, and the
+/// upload is checked and stored as one piece.
+pub const MAX_UPLOAD_FILES: usize = 1_000;
 
 /// A deployment's files as uploaded, checked.
 pub struct Upload {
+    /// The definition's name, parsed.
+    pub name: DeploymentName,
     pub config: DeploymentConfig,
     /// Relative path and contents; `deployment.json` among them.
-    pub files: Vec<(String, Bytes)>,
+    pub files: Vec<(FilePath, Bytes)>,
     pub warnings: Vec<String>,
 }
 
@@ -25,16 +34,26 @@ const COMPONENT_LAYER: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 impl Upload {
     pub fn check(files: Vec<(String, Bytes)>) -> Result<Upload, ManageError> {
         let invalid = |m: String| ManageError::Invalid(m);
-        let mut seen = std::collections::BTreeSet::new();
-        for (path, _) in &files {
-            check_path(path).map_err(invalid)?;
-            if !seen.insert(path.as_str()) {
-                return Err(invalid(format!("{path:?} is uploaded twice")));
-            }
+        if files.len() > MAX_UPLOAD_FILES {
+            return Err(invalid(format!(
+                "the upload has {} files: at most {MAX_UPLOAD_FILES} are taken",
+                files.len()
+            )));
         }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut parsed = Vec::with_capacity(files.len());
+        for (path, bytes) in files {
+            let path = FilePath::parse(&path).map_err(invalid)?;
+            if !seen.insert(path.clone()) {
+                return Err(invalid(format!("{:?} is uploaded twice", path.as_str())));
+            }
+            parsed.push((path, bytes));
+        }
+        check_tree(&seen).map_err(invalid)?;
+        let files = parsed;
         let definition = files
             .iter()
-            .find(|(p, _)| p == DEFINITION_FILE)
+            .find(|(p, _)| p.as_str() == DEFINITION_FILE)
             .ok_or_else(|| {
                 invalid(format!(
                     "the upload has no {DEFINITION_FILE} (send it as a part named {DEFINITION_FILE} or \"definition\")"
@@ -47,7 +66,14 @@ impl Upload {
         let warnings = config
             .validate()
             .map_err(|e| invalid(format!("{DEFINITION_FILE}: {}", e.0)))?;
-        let file = |name: &str| files.iter().find(|(p, _)| p == name).map(|(_, b)| b);
+        let name = DeploymentName::parse(&config.name)
+            .map_err(|e| invalid(format!("{DEFINITION_FILE}: name: {e}")))?;
+        let file = |name: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p.as_str() == name)
+                .map(|(_, b)| b)
+        };
         for (field, name) in named_files(&config) {
             let bytes = file(&name).ok_or_else(|| {
                 invalid(format!(
@@ -59,6 +85,7 @@ impl Upload {
             }
         }
         Ok(Upload {
+            name,
             config,
             files,
             warnings,
@@ -86,22 +113,25 @@ fn named_files(config: &DeploymentConfig) -> Vec<(String, String)> {
 }
 
 impl Upload {
-    /// The files with `deployment.json`'s `artifact_version` set to `version`: the platform
-    /// numbers uploaded versions, and the guest's `ARTIFACT_VERSION` says which it runs.
-    pub fn numbered(&self, version: u32) -> Vec<(String, Bytes)> {
+    /// `deployment.json` with its `artifact_version` set to `version`: the platform numbers
+    /// uploaded versions, and the guest's `ARTIFACT_VERSION` says which it runs.
+    pub fn numbered_definition(&self, version: u32) -> Bytes {
+        let (_, bytes) = self
+            .files
+            .iter()
+            .find(|(p, _)| p.as_str() == DEFINITION_FILE)
+            .expect("an upload has a definition (checked)");
+        let mut fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(bytes).expect("the definition parsed when checked");
+        fields.insert("artifact_version".into(), version.into());
+        Bytes::from(serde_json::to_vec_pretty(&fields).expect("JSON serializes"))
+    }
+
+    /// Every file but the definition (which is stored numbered).
+    pub fn artifacts(&self) -> impl Iterator<Item = &(FilePath, Bytes)> {
         self.files
             .iter()
-            .map(|(path, bytes)| {
-                if path != DEFINITION_FILE {
-                    return (path.clone(), bytes.clone());
-                }
-                let mut fields: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(bytes).expect("the definition parsed when checked");
-                fields.insert("artifact_version".into(), version.into());
-                let text = serde_json::to_vec_pretty(&fields).expect("JSON serializes");
-                (path.clone(), Bytes::from(text))
-            })
-            .collect()
+            .filter(|(p, _)| p.as_str() != DEFINITION_FILE)
     }
 }
 

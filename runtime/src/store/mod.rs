@@ -10,55 +10,34 @@
 //!                                  loader opens
 //! ```
 //!
+//! The store reaches its files only through `cap_std::fs::Dir` handles opened on those
+//! folders (ambient authority is used once, in [`Store::open`]), and only under names
+//! parsed on entry ([`DeploymentName`], [`Digest`], [`files::FilePath`]): even a name that
+//! slipped through could not leave the store.
+//!
 //! Every write is atomic: a temporary file, fsync, rename over the old one, fsync of the
 //! folder. A blob is written before a record names it and a record is replaced whole, so a
 //! crash at any moment leaves the old version or the new one, each complete. Temporary files
-//! left by a crash are ignored and removed on open.
+//! and staging folders left by a crash are removed on open. A record that does not read
+//! back (damaged, or crafted) is logged and skipped; the others are served.
+//!
+//! Errors a client sees never hold the store's paths: those go to the server log.
 
 pub mod files;
+pub mod names;
+mod record;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+pub use names::{DeploymentName, Digest};
+pub use record::{Desired, Record, Version};
+
+use cap_std::fs::Dir;
+use files::FilePath;
 use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
-/// What the operator last asked of a deployment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Desired {
-    Running,
-    Stopped,
-}
-
-/// One uploaded version: its files by relative path, each a blob digest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Version {
-    pub version: u32,
-    /// Unix milliseconds.
-    pub created_ms: u64,
-    pub files: BTreeMap<String, String>,
-}
-
-/// A deployment as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    pub name: String,
-    pub desired: Desired,
-    /// The version served (a rollback points it at an older one).
-    pub current: u32,
-    pub versions: Vec<Version>,
-}
-
-impl Record {
-    pub fn version(&self, n: u32) -> Option<&Version> {
-        self.versions.iter().find(|v| v.version == n)
-    }
-
-    pub fn current_version(&self) -> &Version {
-        self.version(self.current)
-            .expect("a record's current version is one of its versions")
-    }
-}
+/// Largest record file read back: far above any real one (1,000 files × 16 versions).
+const MAX_RECORD_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -66,117 +45,193 @@ pub enum StoreError {
     NotFound(String),
     #[error("deployment {name:?} has no version {version}")]
     NoVersion { name: String, version: u32 },
-    #[error("the store at {path}: {source}")]
+    /// A file operation failed; what and where is in the server log.
+    #[error("the store could not {action} (see the server log)")]
     Io {
-        path: String,
+        action: String,
         source: std::io::Error,
     },
-    #[error("the record {path} is damaged: {message}")]
-    Damaged { path: String, message: String },
+    #[error("the stored record of deployment {name:?} is damaged (see the server log)")]
+    Damaged { name: String, message: String },
+    /// An operator's `--deploy` folder could not be taken in (its own paths, for the CLI).
+    #[error("{0}")]
+    Import(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// The store's folders. Mutations are not serialized here: the caller holds one lock.
+/// The store's folders. Mutations of one deployment are not serialized here: the caller
+/// holds that deployment's lock. Blobs are shared and written atomically by content.
 pub struct Store {
+    /// The root as given: logged with errors, and the prefix of folders handed to the loader.
     root: PathBuf,
+    blobs: Dir,
+    records: Dir,
+    live: Dir,
+}
+
+/// A version's files in a folder of their own, for a start that may fail.
+pub struct Staging {
+    /// Its name under `live/` (`.run-<name>-<uuid>`).
+    name: String,
+    /// Where the loader opens it.
+    pub path: PathBuf,
 }
 
 impl Store {
     /// Opens (creating) the store in `root`, removing what a crash left half-written.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let root = root.to_path_buf();
-        for sub in ["blobs", "deployments", "live"] {
-            let dir = root.join(sub);
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            for entry in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with(".tmp") || name.starts_with(".run-") {
-                    let _ = remove_any(&entry.path());
-                }
+        let authority = cap_std::ambient_authority();
+        let open = || -> std::io::Result<Dir> {
+            Dir::create_ambient_dir_all(root, authority)?;
+            Dir::open_ambient_dir(root, authority)
+        };
+        let dir = open().map_err(|e| {
+            tracing::error!("opening the store {}: {e}", root.display());
+            StoreError::Io {
+                action: "open its folder".into(),
+                source: e,
+            }
+        })?;
+        let sub = |name: &str| -> Result<Dir, StoreError> {
+            dir.create_dir_all(name)
+                .and_then(|()| dir.open_dir(name))
+                .map_err(Self::io_at(root, format!("open {name}/")))
+        };
+        let store = Store {
+            root: root.to_path_buf(),
+            blobs: sub("blobs")?,
+            records: sub("deployments")?,
+            live: sub("live")?,
+        };
+        for folder in [&store.blobs, &store.records, &store.live] {
+            sweep(folder).map_err(store.io("remove temporary files"))?;
+        }
+        // A crash while materializing leaves `live/<name>/.tmp-v<N>-*`.
+        for entry in store.live.entries().map_err(store.io("list live/"))? {
+            let entry = entry.map_err(store.io("list live/"))?;
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let folder = entry.open_dir().map_err(store.io("open live/"))?;
+                sweep(&folder).map_err(store.io("remove temporary files"))?;
             }
         }
-        Ok(Store { root })
+        Ok(store)
     }
 
-    /// Stores `bytes` by content; returns its digest (sha256, hex).
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let digest = hex::encode(Sha256::digest(bytes));
-        let path = self.blob(&digest);
-        if !path.exists() {
-            write_atomically(&path, bytes)?;
+    /// Logs a failed file operation with the store's path; the error itself says only
+    /// what failed.
+    fn io_at(root: &Path, action: String) -> impl FnOnce(std::io::Error) -> StoreError {
+        let root = root.display().to_string();
+        move |source| {
+            tracing::error!(store = %root, "the store could not {action}: {source}");
+            StoreError::Io { action, source }
+        }
+    }
+
+    fn io(&self, action: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+        Self::io_at(&self.root, action.into())
+    }
+
+    /// Stores `bytes` by content; returns its digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        let exists = self
+            .blobs
+            .try_exists(digest.as_str())
+            .map_err(self.io(format!("look up blob {digest}")))?;
+        if !exists {
+            write_atomically(&self.blobs, digest.as_str(), bytes)
+                .map_err(self.io(format!("write blob {digest}")))?;
         }
         Ok(digest)
     }
 
-    pub fn blob(&self, digest: &str) -> PathBuf {
-        self.root.join("blobs").join(digest)
+    /// A blob's contents, if it holds at most `max_bytes` (else `None`, logged).
+    pub fn read_blob(
+        &self,
+        digest: &Digest,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        read_bounded(&self.blobs, digest.as_str(), max_bytes)
+            .map_err(self.io(format!("read blob {digest}")))
     }
 
-    /// Every stored deployment, by name.
+    /// Every stored deployment that reads back, by name. A damaged record is logged and
+    /// left out: the others are still listed and served.
     pub fn records(&self) -> Result<Vec<Record>, StoreError> {
-        let dir = self.root.join("deployments");
         let mut records = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(name) = name.strip_suffix(".json")
-                && !name.starts_with('.')
-            {
-                records.push(self.read(name)?);
+        for entry in self
+            .records
+            .entries()
+            .map_err(self.io("list deployments/"))?
+        {
+            let entry = entry.map_err(self.io("list deployments/"))?;
+            let file = entry.file_name();
+            let Some(stem) = file.to_str().and_then(|f| f.strip_suffix(".json")) else {
+                continue;
+            };
+            if stem.starts_with('.') {
+                continue;
+            }
+            match self.read_record(stem) {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => {}
+                Err(StoreError::Damaged { .. }) => {} // logged by read_record
+                Err(e) => return Err(e),
             }
         }
         records.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(records)
     }
 
-    pub fn get(&self, name: &str) -> Result<Option<Record>, StoreError> {
-        match self.read(name) {
-            Ok(r) => Ok(Some(r)),
-            Err(StoreError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+    pub fn get(&self, name: &DeploymentName) -> Result<Option<Record>, StoreError> {
+        self.read_record(name.as_str())
     }
 
-    fn read(&self, name: &str) -> Result<Record, StoreError> {
-        let path = self.record_path(name);
-        let text = match std::fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound(name.to_string()));
+    /// The record in `<stem>.json`, checked field by field; `None` if there is none.
+    fn read_record(&self, stem: &str) -> Result<Option<Record>, StoreError> {
+        let damaged = |message: String| {
+            tracing::error!(
+                store = %self.root.display(),
+                record = ?stem,
+                "a stored record is damaged and is skipped: {message}"
+            );
+            StoreError::Damaged {
+                name: names::echo(stem),
+                message,
             }
-            Err(e) => return Err(io(&path)(e)),
         };
-        serde_json::from_slice(&text).map_err(|e| StoreError::Damaged {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
+        // Checked before any file operation: the stem is a file name in deployments/.
+        if DeploymentName::parse(stem).is_err() {
+            return Err(damaged("its file name is not a deployment name".into()));
+        }
+        let file = format!("{stem}.json");
+        let text = match read_bounded(&self.records, &file, MAX_RECORD_BYTES) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Err(damaged(format!("larger than {MAX_RECORD_BYTES} bytes"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io(format!("read the record of {stem}"))(e)),
+        };
+        let record: Record = serde_json::from_slice(&text).map_err(|e| damaged(e.to_string()))?;
+        record.check(stem).map_err(damaged)?;
+        Ok(Some(record))
     }
 
     fn write(&self, record: &Record) -> Result<(), StoreError> {
         let text = serde_json::to_vec_pretty(record).expect("records serialize");
-        write_atomically(&self.record_path(&record.name), &text)
+        write_atomically(&self.records, &format!("{}.json", record.name), &text)
+            .map_err(self.io(format!("write the record of {}", record.name)))
     }
 
-    fn record_path(&self, name: &str) -> PathBuf {
-        self.root.join("deployments").join(format!("{name}.json"))
+    /// The version `name` serves, if it is stored.
+    pub fn current(&self, name: &DeploymentName) -> Result<Option<u32>, StoreError> {
+        Ok(self.get(name)?.map(|r| r.current))
     }
 
     /// The version number `files` will have once recorded for `name`: the current one when
     /// they are the same files, else the next (1 for a new deployment).
-    /// The version `name` serves, if it is stored.
-    pub fn current(&self, name: &str) -> Result<Option<u32>, StoreError> {
-        Ok(self.get(name)?.map(|r| r.current))
-    }
-
     pub fn version_for(
         &self,
-        name: &str,
-        files: &BTreeMap<String, String>,
+        name: &DeploymentName,
+        files: &BTreeMap<FilePath, Digest>,
     ) -> Result<u32, StoreError> {
         Ok(match self.get(name)? {
             None => 1,
@@ -190,12 +245,12 @@ impl Store {
     /// version. Returns the record and whether a version was added.
     pub fn add_version(
         &self,
-        name: &str,
-        files: BTreeMap<String, String>,
+        name: &DeploymentName,
+        files: BTreeMap<FilePath, Digest>,
     ) -> Result<(Record, bool), StoreError> {
         let version = self.version_for(name, &files)?;
         let mut record = self.get(name)?.unwrap_or(Record {
-            name: name.to_string(),
+            name: name.clone(),
             desired: Desired::Running,
             current: 0,
             versions: Vec::new(),
@@ -217,11 +272,13 @@ impl Store {
     /// Changes what `name` should be doing and which version it serves.
     pub fn set(
         &self,
-        name: &str,
+        name: &DeploymentName,
         desired: Desired,
         current: Option<u32>,
     ) -> Result<Record, StoreError> {
-        let mut record = self.read(name)?;
+        let mut record = self
+            .get(name)?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
         if let Some(v) = current {
             if record.version(v).is_none() {
                 return Err(StoreError::NoVersion {
@@ -237,14 +294,16 @@ impl Store {
     }
 
     /// Forgets `name` (its blobs stay: other versions or deployments may share them).
-    pub fn delete(&self, name: &str) -> Result<(), StoreError> {
-        let path = self.record_path(name);
-        std::fs::remove_file(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => StoreError::NotFound(name.to_string()),
-            _ => io(&path)(e),
-        })?;
-        sync_dir(path.parent().expect("records live in a folder"))?;
-        let _ = remove_any(&self.root.join("live").join(name));
+    pub fn delete(&self, name: &DeploymentName) -> Result<(), StoreError> {
+        let file = format!("{name}.json");
+        self.records
+            .remove_file(&file)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StoreError::NotFound(name.to_string()),
+                _ => self.io(format!("remove the record of {name}"))(e),
+            })?;
+        sync(&self.records).map_err(self.io("sync deployments/"))?;
+        let _ = self.live.remove_dir_all(name.as_str());
         Ok(())
     }
 
@@ -253,50 +312,77 @@ impl Store {
     /// running deployment reads from it) and swept at the next open.
     pub fn materialize_staging(
         &self,
-        name: &str,
+        name: &DeploymentName,
         version: &Version,
-    ) -> Result<PathBuf, StoreError> {
-        let dir = self
-            .root
-            .join("live")
-            .join(format!(".run-{name}-{}", uuid::Uuid::new_v4().simple()));
-        self.link_files(&dir, version)?;
-        Ok(dir)
+    ) -> Result<Staging, StoreError> {
+        let folder = format!(".run-{name}-{}", uuid::Uuid::new_v4().simple());
+        self.link_files(&self.live, &folder, version)
+            .map_err(self.io(format!("stage version {} of {name}", version.version)))?;
+        Ok(Staging {
+            path: self.root.join("live").join(&folder),
+            name: folder,
+        })
     }
 
-    pub fn discard_staging(&self, dir: &Path) {
-        let _ = remove_any(dir);
-    }
-
-    fn link_files(&self, dir: &Path, version: &Version) -> Result<(), StoreError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        for (path, digest) in &version.files {
-            let target = dir.join(path);
-            let folder = target.parent().expect("a file path has a folder");
-            std::fs::create_dir_all(folder).map_err(io(folder))?;
-            let blob = self.blob(digest);
-            if std::fs::hard_link(&blob, &target).is_err() {
-                std::fs::copy(&blob, &target).map_err(io(&blob))?;
-            }
+    pub fn discard_staging(&self, staging: Staging) {
+        if let Err(e) = self.live.remove_dir_all(&staging.name) {
+            tracing::warn!(
+                "removing the staging folder {}: {e}",
+                staging.path.display()
+            );
         }
-        Ok(())
+    }
+
+    /// Creates `parent/folder` with the version's files: hard links to the blobs, copies
+    /// where links fail (another file system). Removed again if any file fails.
+    fn link_files(&self, parent: &Dir, folder: &str, version: &Version) -> std::io::Result<()> {
+        parent.create_dir(folder)?;
+        let fill = || -> std::io::Result<()> {
+            let dir = parent.open_dir(folder)?;
+            for (path, digest) in &version.files {
+                if let Some(sub) = path.parent() {
+                    dir.create_dir_all(sub)?;
+                }
+                if self.blobs.hard_link(digest.as_str(), &dir, path).is_err() {
+                    self.blobs.copy(digest.as_str(), &dir, path)?;
+                }
+            }
+            Ok(())
+        };
+        fill().inspect_err(|_| {
+            let _ = parent.remove_dir_all(folder);
+        })
     }
 
     /// Version `version` of `name` as a folder the loader can open: built once (hard links
     /// to the blobs, copies where links fail), in a temporary folder renamed into place.
-    pub fn materialize(&self, name: &str, version: &Version) -> Result<PathBuf, StoreError> {
-        let parent = self.root.join("live").join(name);
-        let dir = parent.join(format!("v{}", version.version));
-        if dir.exists() {
-            return Ok(dir);
-        }
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-        let tmp = parent.join(format!(".tmp-v{}-{}", version.version, std::process::id()));
-        let _ = remove_any(&tmp);
-        self.link_files(&tmp, version)?;
-        std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
-        sync_dir(&parent)?;
-        Ok(dir)
+    pub fn materialize(
+        &self,
+        name: &DeploymentName,
+        version: &Version,
+    ) -> Result<PathBuf, StoreError> {
+        let folder = format!("v{}", version.version);
+        let path = self.root.join("live").join(name.as_str()).join(&folder);
+        let io = self.io(format!("materialize version {} of {name}", version.version));
+        let build = || -> std::io::Result<()> {
+            self.live.create_dir_all(name.as_str())?;
+            let parent = self.live.open_dir(name.as_str())?;
+            if parent.try_exists(&folder)? {
+                return Ok(());
+            }
+            let tmp = format!(
+                ".tmp-{folder}-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            );
+            self.link_files(&parent, &tmp, version)?;
+            parent.rename(&tmp, &parent, &folder).inspect_err(|_| {
+                let _ = parent.remove_dir_all(&tmp);
+            })?;
+            sync(&parent)
+        };
+        build().map_err(io)?;
+        Ok(path)
     }
 }
 
@@ -306,85 +392,166 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Writes `path` whole or not at all: a temporary file beside it, fsync, rename, fsync of
-/// the folder (so the rename itself survives a power cut).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let folder = path.parent().expect("a store path has a folder");
-    let tmp = folder.join(format!(
+/// Removes the temporary files and staging folders directly in `dir`.
+fn sweep(dir: &Dir) -> std::io::Result<()> {
+    for entry in dir.entries()? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".tmp") || name.starts_with(".run-") {
+            let removed = if entry.file_type()?.is_dir() {
+                dir.remove_dir_all(&*name)
+            } else {
+                dir.remove_file(&*name)
+            };
+            if let Err(e) = removed {
+                tracing::warn!("removing the leftover {name:?} from the store: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `name` in `dir`, if at most `max_bytes` long (checked before reading).
+fn read_bounded(dir: &Dir, name: &str, max_bytes: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut file = dir.open(name)?;
+    let len = file.metadata()?.len();
+    if len > max_bytes {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Writes `name` in `dir` whole or not at all: a temporary file beside it, fsync, rename,
+/// fsync of the folder (so the rename itself survives a power cut).
+fn write_atomically(dir: &Dir, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = format!(
         ".tmp-{}-{}",
         std::process::id(),
         uuid::Uuid::new_v4().simple()
-    ));
+    );
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = dir.create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        dir.rename(&tmp, dir, name)
     };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(path)(e)
+    write().inspect_err(|_| {
+        let _ = dir.remove_file(&tmp);
     })?;
-    sync_dir(folder)
+    sync(dir)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
-}
-
-fn remove_any(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    }
+/// fsync of a folder. `Dir` handles are `O_PATH` descriptors, which cannot be synced: the
+/// folder is opened for reading through the handle first.
+fn sync(dir: &Dir) -> std::io::Result<()> {
+    dir.open(".")?.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn files(store: &Store, contents: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn files(store: &Store, contents: &[(&str, &str)]) -> BTreeMap<FilePath, Digest> {
         contents
             .iter()
-            .map(|(p, c)| (p.to_string(), store.put_blob(c.as_bytes()).unwrap()))
+            .map(|(p, c)| {
+                (
+                    FilePath::parse(p).unwrap(),
+                    store.put_blob(c.as_bytes()).unwrap(),
+                )
+            })
             .collect()
+    }
+
+    fn name(n: &str) -> DeploymentName {
+        DeploymentName::parse(n).unwrap()
     }
 
     #[test]
     fn versions_are_added_kept_and_materialized() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
+        let d = name("d");
         let v1 = files(&store, &[("deployment.json", "{}"), ("m/model.onnx", "a")]);
-        let (r, added) = store.add_version("d", v1.clone()).unwrap();
+        let (r, added) = store.add_version(&d, v1.clone()).unwrap();
         assert!(added);
         assert_eq!((r.current, r.desired), (1, Desired::Running));
         // The same files again: no new version.
-        let (r, added) = store.add_version("d", v1).unwrap();
+        let (r, added) = store.add_version(&d, v1).unwrap();
         assert!(!added && r.versions.len() == 1);
         let v2 = files(&store, &[("deployment.json", "{}"), ("m/model.onnx", "b")]);
-        let (r, _) = store.add_version("d", v2).unwrap();
+        let (r, _) = store.add_version(&d, v2).unwrap();
         assert_eq!(r.current, 2);
 
-        let folder = store.materialize("d", r.current_version()).unwrap();
+        let folder = store.materialize(&d, r.current_version()).unwrap();
         assert_eq!(std::fs::read(folder.join("m/model.onnx")).unwrap(), b"b");
-        let r = store.set("d", Desired::Stopped, Some(1)).unwrap();
-        let folder = store.materialize("d", r.current_version()).unwrap();
+        let r = store.set(&d, Desired::Stopped, Some(1)).unwrap();
+        let folder = store.materialize(&d, r.current_version()).unwrap();
         assert_eq!(std::fs::read(folder.join("m/model.onnx")).unwrap(), b"a");
         assert!(matches!(
-            store.set("d", Desired::Running, Some(9)),
+            store.set(&d, Desired::Running, Some(9)),
             Err(StoreError::NoVersion { .. })
         ));
+        let staging = store.materialize_staging(&d, r.current_version()).unwrap();
+        assert!(staging.path.join("m/model.onnx").exists());
 
-        // Reopened (a restart): the same records; a crash's temporary files are gone.
-        std::fs::write(dir.path().join("store/deployments/.tmp-1-x"), "half").unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
+        // Reopened (a restart): the same records; a crash's temporary files and staging
+        // folders are gone.
+        let root = dir.path().join("store");
+        std::fs::write(root.join("deployments/.tmp-1-x"), "half").unwrap();
+        std::fs::write(root.join("blobs/.tmp-1-x"), "half").unwrap();
+        std::fs::create_dir(root.join("live/d/.tmp-v3-1-x")).unwrap();
+        let store = Store::open(&root).unwrap();
         assert_eq!(store.records().unwrap(), vec![r]);
-        assert!(!dir.path().join("store/deployments/.tmp-1-x").exists());
-        store.delete("d").unwrap();
+        for leftover in [
+            "deployments/.tmp-1-x",
+            "blobs/.tmp-1-x",
+            "live/d/.tmp-v3-1-x",
+        ] {
+            assert!(!root.join(leftover).exists(), "{leftover}");
+        }
+        assert!(!staging.path.exists());
+        store.delete(&d).unwrap();
         assert!(store.records().unwrap().is_empty());
-        assert!(matches!(store.delete("d"), Err(StoreError::NotFound(_))));
+        assert!(matches!(store.delete(&d), Err(StoreError::NotFound(_))));
+    }
+
+    /// Records are checked as they are read: a crafted or damaged one is skipped, the
+    /// others still read, and no error a client could see holds a path.
+    #[test]
+    fn damaged_records_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let store = Store::open(&root).unwrap();
+        let good = files(&store, &[("deployment.json", "{}")]);
+        store.add_version(&name("good"), good.clone()).unwrap();
+        let digest = good.values().next().unwrap().to_string();
+        let record = |name: &str, path: &str, digest: &str, current: u32| {
+            serde_json::json!({"name": name, "desired": "Running", "current": current,
+                "versions": [{"version": 1, "created_ms": 0, "files": {path: digest}}]})
+            .to_string()
+        };
+        for (file, text) in [
+            ("escape", record("escape", "../../x", &digest, 1)),
+            ("digest", record("digest", "a", "../../../etc/passwd", 1)),
+            ("other", record("good", "a", &digest, 1)),
+            ("current", record("current", "a", &digest, 7)),
+            ("garbage", "{\"name\":".to_string()),
+        ] {
+            std::fs::write(root.join(format!("deployments/{file}.json")), text).unwrap();
+            let e = store.get(&name(file)).unwrap_err();
+            assert!(matches!(e, StoreError::Damaged { .. }), "{file}: {e}");
+            assert!(!e.to_string().contains(root.to_str().unwrap()), "{e}");
+        }
+        let names: Vec<String> = store
+            .records()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name.to_string())
+            .collect();
+        assert_eq!(names, ["good"]);
     }
 }

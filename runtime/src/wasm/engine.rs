@@ -3,7 +3,9 @@
 //! - Cranelift compiles each component once (see `compile_cache`); nothing else compiles.
 //! - The pooling allocator keeps instance slots, memories and fiber stacks preallocated, so
 //!   instantiating is a few page-table operations, and copy-on-write memory images make a
-//!   fresh instance's heap a mapping of the compiled image rather than a copy.
+//!   fresh instance's heap a mapping of the compiled image rather than a copy. A slot given
+//!   back keeps only a little resident; the pool recycles instances whose memory grew (see
+//!   `pool`), so a large request's memory goes back to the OS.
 //! - Async is always on in wasmtime 48: guests run on fibers inside tokio tasks.
 //! - Epoch interruption: a plain thread (not a tokio task, so a stalled runtime cannot stop
 //!   it) ticks the engine's epoch every [`EPOCH_TICK`]; every store yields to tokio at each
@@ -83,8 +85,13 @@ pub fn build_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
         .max_memories_per_component(4)
         .max_tables_per_component(16)
         // Keep a little of each recycled slot resident: warm restarts skip page faults.
+        // Past it, a dropped instance's memory is decommitted (madvise DONTNEED), however
+        // far it grew: that is what makes recycling an outgrown instance give memory back.
         .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10);
+        .table_keep_resident(16 << 10)
+        // Decommit each dropped slot at once rather than in batches (wasmtime's default
+        // today; explicit because batching would leave recycled memory resident a while).
+        .decommit_batch_size(1);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     let engine = new_engine(&mut config)?;

@@ -4,7 +4,9 @@
 //! resolved), initialised once (`init`, like `Predict.__init__`) and then serves request
 //! after request, one at a time. A call borrows an instance through a [`Lease`]; a lease
 //! that is not explicitly returned (the guest trapped, or the request was cancelled
-//! mid-call) drops its instance, so an instance in an unknown state is never reused.
+//! mid-call) drops its instance, so an instance in an unknown state is never reused; nor
+//! is one whose memory outgrew its usual size (`limits`), so what a large request took goes
+//! back to the OS.
 //!
 //! Scaling (see `crate::scaling`): a request that finds no idle instance starts one at once,
 //! up to `max_instances`; past that it waits in a bounded queue. At each autoscaler tick
@@ -398,6 +400,8 @@ impl<G: GuestWorld> InstancePool<G> {
                 )));
             }
         }
+        // What `init` left is what this instance usually needs; see `Lease::release`.
+        store.data_mut().limits.settle_usual_size();
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.instance_starts.observe(seconds);
         if cold {
@@ -433,7 +437,19 @@ impl<'p, G: GuestWorld> Lease<'p, G> {
     }
 
     /// Returns the instance to the pool: the call completed and the guest is consistent.
+    /// Unless its memory outgrew its usual size: a linear memory never shrinks, so an
+    /// instance kept warm would hold what one large request took for good. It is dropped
+    /// instead (its pool slot's pages are decommitted), and the next request starts one.
     pub fn release(mut self) {
+        let Some(instance) = self.instance.as_mut() else {
+            return;
+        };
+        if instance.store.data().limits.outgrew_usual_size() {
+            self.pool.metrics.recycled_memory.inc();
+            // Host buffers of that request went back to the allocator: return them too.
+            crate::allocator::release_soon();
+            return; // dropping the lease drops the instance
+        }
         if let Some(mut instance) = self.instance.take() {
             instance.idle_since = Instant::now();
             self.pool.idle.lock().push(instance);

@@ -300,7 +300,7 @@ fn check_batcher(field: &str, b: &InferenceBatcher) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     (1..=63).contains(&bytes.len())
         && bytes[0].is_ascii_alphabetic()
