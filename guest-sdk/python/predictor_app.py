@@ -45,6 +45,12 @@ def _to_output(name: str, value):
     return to_tensor(name, _output_datatype(flat), value)
 
 
+def _inputs_of(inputs):
+    if len(inputs) == 1:
+        return from_tensor(inputs[0])
+    return {t.name: from_tensor(t) for t in inputs}
+
+
 class Predict(exports.Predict):
     def init(self) -> None:
         global _user
@@ -63,10 +69,9 @@ class Predict(exports.Predict):
         # V2: one input tensor arrives as its nested list (what predict(inputs) gets from
         # V1), several as a dict by name; the answer becomes output-0 (KServe's naming),
         # or one tensor per key of a dict.
-        if len(inputs) == 1:
-            args = from_tensor(inputs[0])
-        else:
-            args = {t.name: from_tensor(t) for t in inputs}
+        # A conversion failure is the request's (a datatype Python cannot hold), never an
+        # uncaught exception: that would trap the instance.
+        args = _adapter.call("reading the input tensors", _inputs_of, inputs)
         result = _adapter.call(NAME, _instance().predict, args)
         try:
             if isinstance(result, dict):

@@ -51,16 +51,26 @@ impl Reservation {
         if let Some(t) = &config.transformer {
             let t = Reservation::stage(&t.resources, t.scaling_configuration.min_instances);
             r.cores += t.cores;
-            r.memory_mb += t.memory_mb;
+            r.memory_mb = r.memory_mb.saturating_add(t.memory_mb);
         }
         r
     }
 
+    /// Saturating: a validated definition stays far below `u64::MAX` megabytes, and one that
+    /// reaches it is refused by [`Capacity::reserve`] as unrepresentable.
     fn stage(resources: &Resources, instances: u32) -> Reservation {
         Reservation {
             cores: resources.requests.cores * f64::from(instances),
-            memory_mb: resources.requests.memory * u64::from(instances),
+            memory_mb: resources
+                .requests
+                .memory
+                .saturating_mul(u64::from(instances)),
         }
+    }
+
+    /// Whether the numbers are exact (not saturated, not infinite or NaN).
+    fn representable(&self) -> bool {
+        self.cores.is_finite() && self.cores >= 0.0 && self.memory_mb < u64::MAX
     }
 }
 
@@ -89,6 +99,13 @@ impl Capacity {
 
     /// Reserves `wanted` for `name`, replacing what it held before, or says what is missing.
     pub fn reserve(&self, name: &str, wanted: Reservation) -> Result<(), CapacityError> {
+        if !wanted.representable() {
+            return Err(CapacityError(format!(
+                "the deployment's reservation (resources.requests times min_instances) is too \
+                 large to count: {} cores and {} MB",
+                wanted.cores, wanted.memory_mb
+            )));
+        }
         let mut reserved = self.reserved.lock();
         let others: Vec<&Reservation> = reserved
             .iter()
@@ -96,7 +113,9 @@ impl Capacity {
             .map(|(_, r)| r)
             .collect();
         let cores: f64 = others.iter().map(|r| r.cores).sum();
-        let memory: u64 = others.iter().map(|r| r.memory_mb).sum();
+        let memory = others
+            .iter()
+            .fold(0u64, |sum, r| sum.saturating_add(r.memory_mb));
         let free_cores = (self.node.cores - cores).max(0.0);
         let free_memory = self.node.memory_mb.saturating_sub(memory);
         let mut missing = Vec::new();
@@ -135,7 +154,9 @@ impl Capacity {
         let reserved = self.reserved.lock();
         Reservation {
             cores: reserved.values().map(|r| r.cores).sum(),
-            memory_mb: reserved.values().map(|r| r.memory_mb).sum(),
+            memory_mb: reserved
+                .values()
+                .fold(0u64, |sum, r| sum.saturating_add(r.memory_mb)),
         }
     }
 }
@@ -172,6 +193,42 @@ mod tests {
         c.release("d1");
         c.reserve("small", r(0.2, 50)).unwrap();
         assert_eq!(c.reserved().memory_mb, 550);
+    }
+
+    #[test]
+    fn reservations_that_cannot_be_counted_are_refused() {
+        // An unvalidated definition (validation bounds memory and instances): the product
+        // would wrap to a small number in release builds; it saturates and is refused.
+        let mut config = DeploymentConfig::parse(
+            r#"{"name": "a", "component_file": "p.wasm",
+                "scaling_configuration": {"min_instances": 4294967295}}"#,
+        )
+        .unwrap();
+        config.resources.requests.memory = u64::MAX / 2;
+        let wanted = Reservation::of(&config);
+        assert_eq!(wanted.memory_mb, u64::MAX);
+        let c = Capacity::new(NodeCapacity {
+            cores: f64::MAX,
+            memory_mb: u64::MAX,
+        });
+        let e = c.reserve("a", wanted).unwrap_err();
+        assert!(e.0.contains("too large to count"), "{e}");
+        // The largest valid definition counts exactly.
+        let config = DeploymentConfig::parse(
+            r#"{"name": "a", "component_file": "p.wasm",
+                "resources": {"requests": {"cores": 1024, "memory": 1048576},
+                              "limits": {"cores": 1024, "memory": 1048576}},
+                "scaling_configuration": {"min_instances": 1024},
+                "transformer": {"script_file": "t.py",
+                    "resources": {"requests": {"cores": 1024, "memory": 1048576},
+                                  "limits": {"cores": 1024, "memory": 1048576}},
+                    "scaling_configuration": {"min_instances": 1024}}}"#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(Reservation::of(&config), r(2.0 * 1024.0 * 1024.0, 2 << 30));
+        c.reserve("b", Reservation::of(&config)).unwrap();
+        c.reserve("c", r(0.0, u64::MAX - 1)).unwrap_err();
     }
 
     #[test]

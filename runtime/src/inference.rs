@@ -152,6 +152,11 @@ pub async fn run(
 /// Runs the deployment's transformer `preprocess` on a request body (JSON); the body
 /// itself when there is no transformer.
 pub async fn preprocess(deployment: &Deployment, body: Bytes) -> Result<Bytes, InferenceError> {
+    if deployment.transformer().is_some() {
+        // The transformer reads the body as sent, before any protocol decoder checks it.
+        crate::tensor::nesting::check_depth(&body)
+            .map_err(|e| InferenceError::BadRequest(e.0))?;
+    }
     transform(deployment, Stage::Preprocess, body).await
 }
 

@@ -11,6 +11,7 @@ mod deploy_failures;
 mod end_to_end;
 mod examples;
 mod guest_failures;
+mod hostile_sizes;
 mod inference_log;
 mod limits;
 mod manage;

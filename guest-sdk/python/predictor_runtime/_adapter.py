@@ -49,12 +49,15 @@ def loads(text: str):
         value, end = _scan(text, 0)
         if end == len(text):
             return value
-    except (StopIteration, ValueError):
+    except (StopIteration, ValueError, RecursionError):
         pass
     try:  # anything unusual (whitespace around, or an error to explain): the full decoder
         return json.loads(text)
     except ValueError as e:
         raise Err(PredictError_BadInput(f"malformed JSON: {e}")) from None
+    except RecursionError:
+        # The host refuses deep bodies first; this keeps a deep one from trapping anyway.
+        raise Err(PredictError_BadInput("the JSON nests too deeply")) from None
 
 
 def dumps(what: str, value) -> str:

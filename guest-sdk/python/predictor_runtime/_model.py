@@ -118,9 +118,12 @@ class Model:
         fast = self._fast
         if fast is not None and type(X) is list and X and type(X[0]) is list:
             name, datatype, in_code, out_code, wanted = fast
-            flat = [e for row in X for e in row]
+            try:
+                flat = [e for row in X for e in row]
+            except TypeError:
+                flat = None  # a row that is not a list: the general path says it is ragged
             cols = len(X[0])
-            if len(flat) == len(X) * cols:
+            if flat is not None and len(flat) == len(X) * cols:
                 try:
                     data = array.array(in_code, flat).tobytes()
                 except (TypeError, OverflowError):

@@ -32,6 +32,30 @@ INTEGER_TYPES = frozenset(
 )
 
 
+def _bf16_to_floats(data: bytes) -> list:
+    """BF16 elements as floats: each is the upper half of an FP32, so shifting its 16 bits
+    up gives the FP32 exactly (``array`` has no 16-bit float code)."""
+    halves = array.array("H")
+    halves.frombytes(data)
+    wide = array.array("I", [h << 16 for h in halves])
+    floats = array.array("f")
+    floats.frombytes(wide.tobytes())
+    return floats.tolist()
+
+
+def _floats_to_bf16(flat: list) -> bytes:
+    """Floats as BF16, rounded to nearest even from FP32 (a NaN stays a quiet NaN)."""
+    wide = array.array("I")
+    wide.frombytes(array.array("f", flat).tobytes())
+    out = array.array("H")
+    for bits in wide:
+        if bits & 0x7F800000 == 0x7F800000 and bits & 0x007FFFFF:
+            out.append((bits >> 16) | 0x0040)
+        else:
+            out.append(((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) & 0xFFFF)
+    return out.tobytes()
+
+
 def datatype_name(datatype: Datatype) -> str:
     """The Open Inference Protocol name: ``FP32``, ``INT64``, ``BYTES``..."""
     return datatype.name
@@ -64,8 +88,11 @@ def to_tensor(name: str, datatype: Datatype, value) -> Tensor:
     # as possible: this runs on every request.
     if code is not None and datatype != Datatype.BOOL and type(value) is list and value and type(value[0]) is list:
         cols = len(value[0])
-        flat = [e for row in value for e in row]
-        if len(flat) == len(value) * cols:
+        try:
+            flat = [e for row in value for e in row]
+        except TypeError:
+            flat = None  # a row that is not a list: the general path says it is ragged
+        if flat is not None and len(flat) == len(value) * cols:
             try:
                 return Tensor(name, datatype, [len(value), cols], array.array(code, flat).tobytes())
             except (TypeError, OverflowError):
@@ -73,11 +100,14 @@ def to_tensor(name: str, datatype: Datatype, value) -> Tensor:
     if datatype == Datatype.BYTES and isinstance(value, (str, bytes)):
         value = [value]
     shape = _shape_of(value)
-    flat = _flatten(value, len(shape))
+    try:
+        flat = _flatten(value, len(shape))
+    except TypeError:  # a number where a row should be
+        flat = None
     expected = 1
     for d in shape:
         expected *= d
-    if len(flat) != expected or any(isinstance(e, (list, tuple)) for e in flat):
+    if flat is None or len(flat) != expected or any(isinstance(e, (list, tuple)) for e in flat):
         raise BadInput(f"input {name!r} is ragged: rows of different lengths, shape starts {shape}")
     try:
         if datatype == Datatype.BYTES:
@@ -89,6 +119,8 @@ def to_tensor(name: str, datatype: Datatype, value) -> Tensor:
             data = b"".join(parts)
         elif datatype == Datatype.FP16:
             data = struct.pack(f"<{len(flat)}e", *flat)
+        elif datatype == Datatype.BF16:
+            data = _floats_to_bf16(flat)
         elif datatype == Datatype.BOOL:
             data = bytes(1 if e else 0 for e in flat)
         elif datatype in _CODES:
@@ -129,6 +161,8 @@ def from_tensor(tensor: Tensor):
                 flat.append(raw)
     elif dt == Datatype.FP16:
         flat = list(struct.unpack(f"<{len(data) // 2}e", data))
+    elif dt == Datatype.BF16:
+        flat = _bf16_to_floats(data)
     elif dt == Datatype.BOOL:
         flat = [b != 0 for b in data]
     elif dt in _CODES:
@@ -136,5 +170,5 @@ def from_tensor(tensor: Tensor):
         buf.frombytes(data)
         flat = buf.tolist()
     else:
-        raise RuntimeError(f"output {tensor.name!r}: datatype {dt.name} is not supported from Python")
+        raise BadInput(f"tensor {tensor.name!r}: datatype {dt.name} is not supported from Python")
     return _reshape(flat, list(tensor.shape))

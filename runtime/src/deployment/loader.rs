@@ -419,7 +419,7 @@ impl Loader {
         max_instances: u32,
     ) -> PoolConfig {
         PoolConfig {
-            memory_limit_bytes: (resources.limits.memory as usize) << 20,
+            memory_limit_bytes: resources.limits.memory_bytes(),
             call_deadline: self.call_deadline,
             max_queue: self.max_queue,
             max_output_bytes: self.max_output_bytes,

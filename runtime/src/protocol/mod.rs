@@ -2,6 +2,8 @@
 //! decodes a body into an [`crate::inference::Payload`] and encodes an
 //! [`crate::inference::Output`], and nothing else: routing and errors live in `http`.
 
+#[cfg(test)]
+mod hostile;
 pub mod v1;
 pub mod v2;
 
@@ -14,4 +16,10 @@ pub(crate) fn require_object(body: &[u8]) -> Result<(), crate::inference::Infere
             "malformed JSON request: the body must be a JSON object".into(),
         )),
     }
+}
+
+/// Refuses a body nested too deeply to hand on (see [`crate::tensor::nesting`]).
+pub(crate) fn check_depth(body: &[u8]) -> Result<(), crate::inference::InferenceError> {
+    crate::tensor::nesting::check_depth(body)
+        .map_err(|e| crate::inference::InferenceError::BadRequest(e.0))
 }

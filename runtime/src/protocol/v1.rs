@@ -43,6 +43,8 @@ pub fn decode_for(predictor: &Predictor, body: &[u8]) -> Result<(Payload, bool),
 /// Decodes a `:predict` body.
 pub fn decode(body: &[u8]) -> Result<Payload, InferenceError> {
     super::require_object(body)?;
+    // `instances` stays raw text for a component: serde's depth limit never sees inside it.
+    super::check_depth(body)?;
     let request: Request = serde_json::from_slice(body)
         .map_err(|e| InferenceError::BadRequest(format!("malformed JSON request: {e}")))?;
     match (request.instances, request.inputs) {

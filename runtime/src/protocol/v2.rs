@@ -3,7 +3,7 @@
 
 use crate::inference::{InferenceError, Output, Payload};
 use crate::tensor::json::{FlatData, decode as decode_tensor};
-use crate::tensor::{Datatype, Tensor, TensorSpec};
+use crate::tensor::{Datatype, Tensor, TensorSpec, check_request_shape};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -92,11 +92,14 @@ pub fn decode(body: &[u8], json_length: Option<usize>) -> Result<Decoded, Infere
         None => (body, &[][..]),
     };
     super::require_object(json)?;
+    super::check_depth(json)?;
     let request: InferRequest = serde_json::from_slice(json)
         .map_err(|e| bad(format!("malformed inference request: {e}")))?;
     let mut inputs = Vec::with_capacity(request.inputs.len());
+    // A set, not a scan of `inputs`: a body may hold a million inputs.
+    let mut names = std::collections::HashSet::with_capacity(request.inputs.len());
     for input in request.inputs {
-        if inputs.iter().any(|t: &Tensor| t.name == input.name) {
+        if !names.insert(input.name.clone()) {
             return Err(bad(format!("input {:?} is given twice", input.name)));
         }
         let datatype = Datatype::parse(&input.datatype).ok_or_else(|| {
@@ -107,12 +110,14 @@ pub fn decode(body: &[u8], json_length: Option<usize>) -> Result<Decoded, Infere
         })?;
         let binary_size = parameter(&input.parameters, "binary_data_size")
             .map(|v| {
-                v.as_u64().map(|n| n as usize).ok_or_else(|| {
-                    bad(format!(
-                        "input {:?}: binary_data_size must be a byte count",
-                        input.name
-                    ))
-                })
+                v.as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "input {:?}: binary_data_size must be a byte count",
+                            input.name
+                        ))
+                    })
             })
             .transpose()?;
         let tensor = match (binary_size, &input.data) {
@@ -123,6 +128,7 @@ pub fn decode(body: &[u8], json_length: Option<usize>) -> Result<Decoded, Infere
                         input.name
                     )));
                 }
+                check_request_shape(&input.name, &input.shape).map_err(|e| bad(e.0))?;
                 let (bytes, rest) = binary.split_at(size);
                 binary = rest;
                 Tensor::new(&input.name, datatype, input.shape, bytes.to_vec())

@@ -2,21 +2,23 @@
 //! (nesting gives the shape), and serializing back without building `serde_json::Value`
 //! trees (FP32 prints in its shortest form: `0.9`, not `0.8999999761581421`).
 
-use super::{Datatype, Tensor, TensorError, element_count, join_bytes, split_bytes};
+use super::{Datatype, Tensor, TensorError, check_request_shape, join_bytes, split_bytes};
 use base64::Engine as _;
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-/// Decodes V2 `data`, flat or nested, checked against the declared `shape`.
+/// Decodes V2 `data`, flat or nested, checked against the declared `shape`. The shape is
+/// the client's: nothing is sized from it; the values sent are counted first and must
+/// match it exactly.
 pub fn decode(
     name: &str,
     datatype: Datatype,
     shape: Vec<usize>,
     data: &Value,
 ) -> Result<Tensor, TensorError> {
-    let count = element_count(&shape)?;
-    let mut flat = Vec::with_capacity(count);
+    let count = check_request_shape(name, &shape)?;
+    let mut flat = Vec::new();
     flatten(data, &mut flat);
     if flat.len() != count {
         return Err(TensorError::new(format!(
@@ -39,6 +41,7 @@ pub fn decode_nested(name: &str, datatype: Datatype, value: &Value) -> Result<Te
             None => break,
         }
     }
+    check_request_shape(name, &shape)?;
     let mut flat = Vec::new();
     check_regular(name, value, &shape, &mut flat)?;
     let bytes = encode_elements(name, datatype, &flat)?;
@@ -82,7 +85,8 @@ fn encode_elements(
             "input {name:?}: element {i} ({v}) is not a valid {datatype}"
         ))
     };
-    let mut out = Vec::with_capacity(values.len() * datatype.size().unwrap_or(8));
+    // `values` were parsed from the body, so this is bounded by what the client sent.
+    let mut out = Vec::with_capacity(values.len().saturating_mul(datatype.size().unwrap_or(8)));
     macro_rules! ints {
         ($t:ty) => {
             for (i, v) in values.iter().enumerate() {
@@ -238,7 +242,7 @@ impl<'a> Elements<'a> {
         match dims.split_first() {
             None => self.serialize_element(offset, s),
             Some((&n, rest)) => {
-                let stride: usize = rest.iter().product();
+                let stride = super::saturating_count(rest);
                 let mut seq = s.serialize_seq(Some(n))?;
                 for i in 0..n {
                     seq.serialize_element(&Nested {
@@ -329,7 +333,7 @@ fn row_of<'e, 'a>(elements: &'e Elements<'a>, row: usize) -> Nested<'e, 'a> {
     Nested {
         elements,
         dims,
-        offset: row * dims.iter().product::<usize>(),
+        offset: row.saturating_mul(super::saturating_count(dims)),
     }
 }
 
@@ -360,6 +364,23 @@ mod tests {
         assert_eq!(flat, nested);
         let err = decode("x", Datatype::Fp32, vec![2, 2], &json!([1, 2, 3])).unwrap_err();
         assert!(err.0.contains("3 values"), "{err}");
+    }
+
+    #[test]
+    fn a_declared_shape_is_checked_against_the_values_before_anything_is_sized_by_it() {
+        // Reserving room for 2^55 elements first aborted the process (issue 14).
+        let err = decode("x", Datatype::Fp32, vec![1 << 55], &json!([1])).unwrap_err();
+        assert!(err.0.contains("1 values do not fill shape"), "{err}");
+        for (shape, says) in [
+            (vec![1 << 62, 4], "too large"),
+            (vec![0], "zero dimension"),
+            (vec![1; 33], "at most 32 dimensions"),
+        ] {
+            let err = decode("x", Datatype::Fp32, shape.clone(), &json!([1])).unwrap_err();
+            assert!(err.0.contains(says), "{shape:?}: {err}");
+        }
+        let err = decode_nested("x", Datatype::Fp32, &json!([])).unwrap_err();
+        assert!(err.0.contains("zero dimension"), "{err}");
     }
 
     #[test]

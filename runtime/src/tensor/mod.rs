@@ -6,6 +6,7 @@
 //! with one copy and no JSON. [`json`] converts to and from the protocols' JSON.
 
 pub mod json;
+pub mod nesting;
 pub mod scan;
 pub mod stream;
 
@@ -125,12 +126,49 @@ impl TensorError {
     }
 }
 
-/// The number of elements `shape` holds, refusing overflow.
+/// The most dimensions a tensor may have (ONNX's and NumPy's limit). Deeper shapes are
+/// refused, so the recursions that follow a shape (nested JSON, Python lists) stay shallow.
+pub const MAX_RANK: usize = 32;
+
+/// The number of elements `shape` holds. Refuses more than [`MAX_RANK`] dimensions and
+/// shapes whose non-zero dimensions multiply past `isize::MAX` (ndarray's and tract's rule):
+/// then every product of some of the dimensions (a row's size, a stride) is representable
+/// too, even when a zero dimension makes the whole count 0.
 pub fn element_count(shape: &[usize]) -> Result<usize, TensorError> {
-    shape
+    if shape.len() > MAX_RANK {
+        return Err(TensorError::new(format!(
+            "a shape has at most {MAX_RANK} dimensions, not {}",
+            shape.len()
+        )));
+    }
+    let non_zero = shape
         .iter()
+        .filter(|&&d| d != 0)
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| TensorError::new(format!("shape {shape:?} is too large")))
+        .filter(|&n| isize::try_from(n).is_ok());
+    match non_zero {
+        None => Err(TensorError::new(format!("shape {shape:?} is too large"))),
+        Some(_) if shape.contains(&0) => Ok(0),
+        Some(n) => Ok(n),
+    }
+}
+
+/// The product of `dims`, saturating: for tensors already checked by [`Tensor::new`] (where
+/// it is exact), in code that must not panic on a tensor built by hand.
+pub(crate) fn saturating_count(dims: &[usize]) -> usize {
+    dims.iter().fold(1usize, |n, &d| n.saturating_mul(d))
+}
+
+/// Checks a shape a client declared for a request tensor: [`element_count`]'s rules, and no
+/// zero dimension (an input with no element has nothing to predict on, and would let the
+/// other dimensions claim any size with no data behind them).
+pub fn check_request_shape(name: &str, shape: &[usize]) -> Result<usize, TensorError> {
+    if shape.contains(&0) {
+        return Err(TensorError::new(format!(
+            "input {name:?}: shape {shape:?} has a zero dimension; every dimension must be at least 1"
+        )));
+    }
+    element_count(shape).map_err(|e| TensorError::new(format!("input {name:?}: {e}")))
 }
 
 impl Tensor {
@@ -142,7 +180,8 @@ impl Tensor {
         data: Vec<u8>,
     ) -> Result<Tensor, TensorError> {
         let name = name.into();
-        let count = element_count(&shape)?;
+        let count =
+            element_count(&shape).map_err(|e| TensorError::new(format!("tensor {name:?}: {e}")))?;
         match datatype.size() {
             Some(size) => {
                 if Some(data.len()) != count.checked_mul(size) {
@@ -171,9 +210,10 @@ impl Tensor {
         })
     }
 
-    /// The number of elements.
+    /// The number of elements (saturating: the fields are public, so a tensor built by hand
+    /// may not have passed [`element_count`]).
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        saturating_count(&self.shape)
     }
 
     /// Whether the tensor holds no element.
@@ -197,12 +237,19 @@ impl Tensor {
         }
         let mut shape = self.shape.clone();
         shape[0] = end - start;
-        let per_row: usize = self.shape[1..].iter().product();
+        let per_row = element_count(&self.shape[1..])?;
+        let out_of_range = || TensorError::new(format!("rows {start}..{end} of {rows}"));
         let data = match self.datatype.size() {
-            Some(size) => self.data[start * per_row * size..end * per_row * size].to_vec(),
+            Some(size) => {
+                let at = |row: usize| row.checked_mul(per_row)?.checked_mul(size);
+                let (a, b) = at(start).zip(at(end)).ok_or_else(out_of_range)?;
+                self.data.get(a..b).ok_or_else(out_of_range)?.to_vec()
+            }
             None => {
                 let elements = self.byte_elements()?;
-                join_bytes(elements[start * per_row..end * per_row].iter().copied())
+                let at = |row: usize| row.checked_mul(per_row);
+                let (a, b) = at(start).zip(at(end)).ok_or_else(out_of_range)?;
+                join_bytes(elements.get(a..b).ok_or_else(out_of_range)?.iter().copied())
             }
         };
         Ok(Tensor {
@@ -263,6 +310,46 @@ mod tests {
         let tail = t.slice_rows(1, 3).unwrap();
         assert_eq!(tail.byte_elements().unwrap(), vec![b"".as_slice(), b"xyz"]);
         assert!(Tensor::new("s", Datatype::Bytes, vec![3], vec![9, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn element_counts_never_overflow() {
+        assert_eq!(element_count(&[1 << 55]).unwrap(), 1 << 55);
+        assert_eq!(element_count(&[0, 5]).unwrap(), 0);
+        assert_eq!(element_count(&[]).unwrap(), 1);
+        assert_eq!(element_count(&[1; MAX_RANK]).unwrap(), 1);
+        for shape in [
+            vec![1 << 62, 4],
+            vec![usize::MAX, 1],
+            // Zero elements, but a row (or stride) of 2^80 cannot be represented.
+            vec![0, 1 << 40, 1 << 40],
+            vec![1; MAX_RANK + 1],
+        ] {
+            assert!(element_count(&shape).is_err(), "{shape:?}");
+        }
+        let err = check_request_shape("x", &[2, 0]).unwrap_err();
+        assert!(err.0.contains("zero dimension"), "{err}");
+        let err = Tensor::new("x", Datatype::Uint8, vec![1; 40], vec![0]).unwrap_err();
+        assert!(err.0.contains("at most 32 dimensions"), "{err}");
+    }
+
+    #[test]
+    fn slicing_a_tensor_that_lies_about_its_shape_is_an_error() {
+        // The fields are public: a hand-made tensor may not match its data.
+        let t = Tensor {
+            name: "x".into(),
+            datatype: Datatype::Fp32,
+            shape: vec![4, 1 << 62],
+            data: vec![0; 8],
+        };
+        assert!(t.slice_rows(1, 3).is_err());
+        assert_eq!(t.len(), usize::MAX);
+        let t = Tensor {
+            shape: vec![4, 1],
+            ..t
+        };
+        assert!(t.slice_rows(1, 3).is_err());
+        assert!(t.slice_rows(0, 2).is_ok());
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //!
 //! Parsing rejects unknown fields and wrong types with the path of the offending field
 //! (`resources.limits.cores: invalid type ...`); [`DeploymentConfig::validate`] then checks
-//! values and their combinations, naming the field, and returns warnings for features that
-//! are parsed and kept but not served yet.
+//! values and their combinations, naming the field (every number against its bounds:
+//! [`ranges`]), and returns warnings for features that are parsed and kept but not served yet.
 
+pub mod ranges;
 mod sections;
 
+use ranges::{check_batcher, check_logger_numbers, check_resources, check_scaling, in_range};
 pub use sections::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -202,6 +204,10 @@ impl DeploymentConfig {
         if self.model_version == 0 {
             return err("model_version: must be at least 1".into());
         }
+        if let Some(id) = self.id {
+            // `serving_id` is an i32 in the inference log.
+            in_range("id", id, 0..=i32::MAX as u32, "")?;
+        }
         self.source()?;
         for (field, file) in [
             ("component_file", &self.component_file),
@@ -238,12 +244,7 @@ impl DeploymentConfig {
             if l.kafka_topic.as_ref().is_some_and(|t| t.name.is_empty()) {
                 return err("inference_logger.kafka_topic.name: must not be empty".into());
             }
-            if !(l.sampling_rate > 0.0 && l.sampling_rate <= 1.0) {
-                return err(format!(
-                    "inference_logger.sampling_rate: {} must be within (0, 1]",
-                    l.sampling_rate
-                ));
-            }
+            check_logger_numbers(l)?;
             if let Some(h) = l
                 .headers
                 .iter()
@@ -286,20 +287,7 @@ impl DeploymentConfig {
     }
 }
 
-fn check_batcher(field: &str, b: &InferenceBatcher) -> Result<(), ConfigError> {
-    let err = |m: &str| Err(ConfigError(format!("{field}.{m}")));
-    if b.max_batch_size == Some(0) {
-        return err("max_batch_size: must be at least 1");
-    }
-    if b.enabled && b.max_latency == Some(0) {
-        return err("max_latency: must be at least 1 (ms)");
-    }
-    if b.enabled && b.timeout == Some(0) {
-        return err("timeout: must be at least 1 (ms)");
-    }
-    Ok(())
-}
-
+/// The deployment-name rule (also `store::DeploymentName`): the name is a file name in the store.
 pub fn valid_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     (1..=63).contains(&bytes.len())
@@ -319,67 +307,6 @@ fn check_relative(field: &str, path: &str) -> Result<(), ConfigError> {
     {
         return Err(ConfigError(format!(
             "{field}: {path:?} must be a path inside the deployment folder"
-        )));
-    }
-    Ok(())
-}
-
-fn check_resources(field: &str, r: &Resources) -> Result<(), ConfigError> {
-    for (which, res) in [("requests", &r.requests), ("limits", &r.limits)] {
-        if !(res.cores.is_finite() && res.cores > 0.0) {
-            return Err(ConfigError(format!(
-                "{field}.{which}.cores: must be a positive number"
-            )));
-        }
-        if res.memory == 0 {
-            return Err(ConfigError(format!(
-                "{field}.{which}.memory: must be at least 1 (MB)"
-            )));
-        }
-    }
-    if r.requests.cores > r.limits.cores {
-        return Err(ConfigError(format!(
-            "{field}.requests.cores: {} exceeds limits.cores {}",
-            r.requests.cores, r.limits.cores
-        )));
-    }
-    if r.requests.memory > r.limits.memory {
-        return Err(ConfigError(format!(
-            "{field}.requests.memory: {} exceeds limits.memory {}",
-            r.requests.memory, r.limits.memory
-        )));
-    }
-    Ok(())
-}
-
-fn check_scaling(field: &str, s: &ScalingConfiguration, max: u32) -> Result<(), ConfigError> {
-    if max == 0 {
-        return Err(ConfigError(format!(
-            "{field}.max_instances: must be at least 1"
-        )));
-    }
-    if s.min_instances > max {
-        return Err(ConfigError(format!(
-            "{field}.min_instances: {} exceeds max_instances {max}",
-            s.min_instances
-        )));
-    }
-    if s.target == 0 {
-        return Err(ConfigError(format!("{field}.target: must be at least 1")));
-    }
-    if !(1.0..=100.0).contains(&s.panic_window_percentage) {
-        return Err(ConfigError(format!(
-            "{field}.panic_window_percentage: must be within 1..=100"
-        )));
-    }
-    if !(110.0..=1000.0).contains(&s.panic_threshold_percentage) {
-        return Err(ConfigError(format!(
-            "{field}.panic_threshold_percentage: must be within 110..=1000"
-        )));
-    }
-    if !(6..=3600).contains(&s.stable_window_seconds) {
-        return Err(ConfigError(format!(
-            "{field}.stable_window_seconds: must be within 6..=3600"
         )));
     }
     Ok(())

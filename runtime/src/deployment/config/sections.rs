@@ -35,6 +35,15 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// `memory` in bytes, saturating (validation keeps it within
+    /// [`super::ranges::MAX_MEMORY_MB`], where the shift is exact).
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory)
+            .ok()
+            .and_then(|mb| mb.checked_mul(1 << 20))
+            .unwrap_or(usize::MAX)
+    }
+
     fn default_requests() -> Resource {
         Resource {
             cores: 0.2,
