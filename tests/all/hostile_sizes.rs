@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 /// Generated bodies per deployment and protocol.
 const CASES: usize = 150;
+/// What the hostile requests may leave resident (bodies are small; instances that grew are
+/// recycled): a leak per request would pass it within the few hundred requests.
+const MAX_RSS_GROWTH_MIB: f64 = 64.0;
 /// A good request is checked after every this many hostile ones.
 const GOOD_EVERY: usize = 50;
 
@@ -255,6 +258,8 @@ async fn declared_sizes_never_take_the_server_down() {
 
     let mut requests = generate(v1_request(), CASES);
     requests.extend(generate(v2_request(), CASES));
+    // Every stage warm: what stays resident past here is what the hostile requests left.
+    let rss_before = resident_mib();
     let mut failures = Vec::new();
     for model in models {
         let mut model_failures = Vec::new();
@@ -285,8 +290,23 @@ async fn declared_sizes_never_take_the_server_down() {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let rss_after = resident_mib();
+    eprintln!("RSS {rss_before:.1} -> {rss_after:.1} MiB");
+    assert!(
+        rss_after < rss_before + MAX_RSS_GROWTH_MIB,
+        "RSS {rss_before:.1} -> {rss_after:.1} MiB after {} hostile requests",
+        requests.len() * models.len()
+    );
 
     let (status, _) = server.get("/v2/health/live").await;
     assert_eq!(status, 200);
     server.stop().await;
+}
+
+/// This process's resident memory (the server runs in it), in MiB.
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
 }
