@@ -12,6 +12,7 @@ mod end_to_end;
 mod examples;
 mod guest_failures;
 mod hostile_sizes;
+mod hostile_uploads;
 mod inference_log;
 mod limits;
 mod manage;

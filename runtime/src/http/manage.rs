@@ -7,7 +7,8 @@
 //! answer 400 `{"error"}` like every other client error.
 
 use super::AppState;
-use super::error::ApiError;
+use super::connections::BodyReadTimeout;
+use super::error::{ApiError, find_source};
 use crate::deployment::DEFINITION_FILE;
 use crate::deployment::log::LogComponent;
 use crate::manage::upload::{MAX_UPLOAD_FILES, Upload};
@@ -15,7 +16,7 @@ use crate::manage::{ManageError, Manager};
 use crate::store::DeploymentName;
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::multipart::MultipartRejection;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -91,12 +92,10 @@ pub async fn upload(
     let mut files = Vec::new();
     let mut too_many = 0usize;
     loop {
-        let field = multipart.next_field().await.map_err(|e| {
-            ApiError::new(
-                e.status(),
-                format!("reading the multipart body: {}", e.body_text()),
-            )
-        })?;
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(&e, "reading the multipart body"))?;
         let Some(field) = field else { break };
         let path = match (field.file_name(), field.name()) {
             (Some(file), _) => file.to_string(),
@@ -110,13 +109,7 @@ pub async fn upload(
             }
         };
         let bytes = field.bytes().await.map_err(|e| {
-            ApiError::new(
-                e.status(),
-                format!(
-                    "reading {path:?} from the multipart body: {}",
-                    e.body_text()
-                ),
-            )
+            multipart_error(&e, &format!("reading {path:?} from the multipart body"))
         })?;
         // Past the limit the parts are read (so the client gets its answer, not a reset)
         // but not kept.
@@ -137,9 +130,46 @@ pub async fn upload(
     }
     let upload = Upload::check(files)?;
     let warnings = upload.warnings.clone();
-    let mut described = manager(&state).deploy(upload).await?;
+    let m = Arc::clone(manager(&state));
+    let mut described = to_completion(async move { m.deploy(upload).await }).await?;
     described["warnings"] = json!(warnings);
     Ok((StatusCode::CREATED, Json(described)))
+}
+
+/// Runs a management call on a task of its own, to its end even when the client leaves
+/// (hyper then drops the handler): a mutation dropped halfway would leave its staging
+/// folder, a state (`Updating`) that never clears and a capacity reservation taken over by
+/// a start that never finished. A panic in it is the handler's (answered 500).
+async fn to_completion<T: Send + 'static>(
+    call: impl Future<Output = Result<T, ManageError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(call).await {
+        Ok(result) => Ok(result?),
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only a runtime shutting down cancels a task.
+            Err(_) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            )),
+        },
+    }
+}
+
+/// A multipart body that failed to read, as the client's mistake. axum answers 500 when the
+/// body itself could not be read, but that is the client's doing: it stalled past the body
+/// read timeout (408) or closed its side before the body was whole (400).
+fn multipart_error(e: &MultipartError, context: &str) -> ApiError {
+    if let Some(timeout) = find_source::<BodyReadTimeout>(e) {
+        return ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("{context}: {timeout}"));
+    }
+    if let Some(cause) = find_source::<hyper::Error>(e) {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{context}: the body ended before it was whole ({cause})"),
+        );
+    }
+    ApiError::new(e.status(), format!("{context}: {}", e.body_text()))
 }
 
 /// `GET /api/deployments`.
@@ -165,16 +195,16 @@ pub async fn action(
     let Path((raw, action)) = path.map_err(path_rejected)?;
     let name = name(&raw)?;
     let Query(query) = query.map_err(query_rejected)?;
-    let m = manager(&state);
+    let m = Arc::clone(manager(&state));
     let described = match action.as_str() {
-        "start" => m.start(&name).await?,
-        "stop" => m.stop(&name).await?,
-        "restart" => m.restart(&name).await?,
+        "start" => to_completion(async move { m.start(&name).await }).await?,
+        "stop" => to_completion(async move { m.stop(&name).await }).await?,
+        "restart" => to_completion(async move { m.restart(&name).await }).await?,
         "rollback" => {
             let version = query.version.ok_or_else(|| {
                 ApiError::new(StatusCode::BAD_REQUEST, "rollback needs ?version=N")
             })?;
-            m.rollback(&name, version).await?
+            to_completion(async move { m.rollback(&name, version).await }).await?
         }
         other => {
             return Err(ApiError::not_found(format!(
@@ -196,7 +226,9 @@ pub async fn delete(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let name = name_param(path)?;
-    manager(&state).delete(&name).await?;
+    let m = Arc::clone(manager(&state));
+    let deleted = name.clone();
+    to_completion(async move { m.delete(&deleted).await }).await?;
     Ok(Json(json!({"deleted": name})))
 }
 
