@@ -525,3 +525,39 @@ async fn client_mistakes_are_4xx_with_a_reason() {
     }
     server.stop().await;
 }
+
+/// The `.run-*` staging folders of uploaded versions under `data_dir`'s store.
+fn staging_folders(data_dir: &Path) -> usize {
+    std::fs::read_dir(data_dir.join("store/live"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".run-")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_and_deleted_versions_leave_no_staging_folders() {
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path()).await;
+    for i in 0..4 {
+        let (status, body) = upload(&server, &onnx_upload(&format!("version {i}"))).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(predict(&server, "iris").await, 200);
+        // The serving version's folder only: the replaced ones are gone with their versions.
+        assert_eq!(staging_folders(data.path()), 1, "after upload {i}");
+    }
+    let r = server
+        .client
+        .delete(format!("{}/api/deployments/iris", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(staging_folders(data.path()), 0);
+    server.stop().await;
+}

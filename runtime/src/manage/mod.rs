@@ -24,13 +24,13 @@ use crate::deployment::log::LogComponent;
 use crate::deployment::registry::Registry;
 use crate::deployment::{DEFINITION_FILE, Deployment};
 use crate::store::files::FilePath;
-use crate::store::{DeploymentName, Desired, Digest, Record, Store, StoreError};
+use crate::store::{DeploymentName, Desired, Digest, Record, Staging, Store, StoreError};
 use locks::NameLocks;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Largest stored `deployment.json` read back to describe a stopped deployment.
 const MAX_DEFINITION_BYTES: u64 = 1 << 20;
@@ -67,6 +67,10 @@ pub struct Manager {
     locks: NameLocks,
     /// States of operations in progress (`Starting`, `Updating`, `Stopping`), by name.
     transitions: Mutex<HashMap<DeploymentName, &'static str>>,
+    /// Staging folders uploaded versions serve from, each removed once its deployment is
+    /// gone (replaced, stopped or deleted, and its last request answered): a native graph
+    /// at zero reloads from its folder, so the folder lives as long as the deployment.
+    staged: Mutex<Vec<(Weak<Deployment>, Staging)>>,
 }
 
 impl Manager {
@@ -77,6 +81,22 @@ impl Manager {
             registry,
             locks: NameLocks::default(),
             transitions: Mutex::new(HashMap::new()),
+            staged: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Removes the staging folders no deployment serves from any more.
+    fn sweep_staging(&self) {
+        let gone: Vec<Staging> = {
+            let mut staged = self.staged.lock();
+            let (live, gone) = std::mem::take(&mut *staged)
+                .into_iter()
+                .partition(|(deployment, _)| deployment.strong_count() > 0);
+            *staged = live;
+            gone.into_iter().map(|(_, staging)| staging).collect()
+        };
+        for staging in gone {
+            self.store.discard_staging(staging);
         }
     }
 
@@ -281,6 +301,10 @@ impl Manager {
         }
         self.store.add_version(name, files)?;
         self.registry.insert(deployment);
+        if let Some(serving) = self.registry.get(name) {
+            self.staged.lock().push((Arc::downgrade(&serving), staging));
+        }
+        self.sweep_staging();
         Ok(())
     }
 
@@ -373,9 +397,11 @@ impl Manager {
 
     fn unload(&self, name: &DeploymentName) {
         self.transition(name, "Stopping");
-        if self.registry.remove(name).is_some() {
+        if let Some(removed) = self.registry.remove(name) {
             self.loader.capacity().release(name);
             self.loader.metrics().forget(name);
+            drop(removed);
+            self.sweep_staging();
         }
         self.transitions.lock().remove(name);
     }
