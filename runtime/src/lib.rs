@@ -11,7 +11,7 @@
 //! ## The request path
 //!
 //! ```text
-//! http (axum: routes, request id, limits, errors)
+//! http::connections (cap, timeouts) → http (axum: routes, request id, keys, limits, errors)
 //!   → inference::preprocess               transformer (if any): request body → body
 //!   → protocol::{v1, v2}::decode          JSON body → inference::Payload
 //!   → inference::dispatch                 → predictor: component pool | native graph
@@ -23,14 +23,16 @@
 //!
 //! - [`cli`], [`server`]: the `predictor` command and the serve loop; [`client`]: its
 //!   commands against a running server's management API.
-//! - [`http`]: routes and the one error type clients see.
+//! - [`http`]: connections under limits (cap, header/idle/body timeouts, bounded drain),
+//!   routes, keys, and the one error type clients see.
 //! - [`protocol`]: V1 and V2 wire formats.
 //! - [`inference`]: the dispatch stage and the errors of the request path.
 //! - [`batching`]: merging requests into batches (`inference_batcher`, also per transformer
 //!   stage) and splitting answers.
 //! - [`predictor`]: what answers a deployment (component or graph).
 //! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
-//! - [`store`], [`manage`]: uploaded deployments kept by content across restarts, and their
+//! - [`store`], [`manage`]: uploaded deployments kept by content across restarts (reached
+//!   through one `cap_std` capability, every name, path and digest parsed first), and their
 //!   lifecycle (start, stop, update, roll back) behind the management API.
 //! - [`wasm`]: engine, compile cache, bindings, sandbox, host imports, instance pools.
 //! - [`scaling`]: the autoscaler (Knative's algorithm) deciding how many instances stay warm.
