@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (at most the concurrency)")
     ap.add_argument("--cold-cycles", type=int, default=200, help="cold starts measured per deployment")
     ap.add_argument("--deployments", type=int, default=100, help="deployments in the memory-at-zero run")
+    ap.add_argument("--baseline", default=None,
+                    help="a predictor binary of an earlier commit: the core section also runs it, side by side")
     ap.add_argument("--sections", default="core,cold,zero,overload,logging,batching",
                     help="which parts to run: core (vs the peer), cold, zero, overload, logging, batching")
     args = ap.parse_args()
@@ -70,6 +72,13 @@ def core(args):
          "--deploy", "examples/iris-onnx,examples/rust-predictor,examples/python-iris"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PREDICTOR_LOG": "warn"},
     )
+    # An earlier build of ours, when given: the same deployments, measured in the same run.
+    baseline = args.baseline and subprocess.Popen(
+        [args.baseline, "serve", "--listen", f"127.0.0.1:{BASELINE_PORT}",
+         "--data-dir", data_dir, "--store-dir", scratch_store(),
+         "--deploy", "examples/iris-onnx,examples/rust-predictor"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PREDICTOR_LOG": "warn"},
+    )
     peer = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "bench/kserve_peer.py"), "--http_port", str(PEER_PORT),
          os.path.join(ROOT, "examples/python-iris/predictor_sklearn.py"), os.path.join(ROOT, "examples/python-iris")],
@@ -84,6 +93,12 @@ def core(args):
             ("Python Predict script (componentize-py)", f"http://127.0.0.1:{OURS_PORT}/v1/models/iris-python:predict"),
             ("KServe Python peer (sklearn)", f"http://127.0.0.1:{PEER_PORT}/v1/models/iris:predict"),
         ]
+        if baseline:
+            wait_ready(f"http://127.0.0.1:{BASELINE_PORT}/v2/health/ready", timeout=300)
+            targets[-1:-1] = [
+                ("ONNX example (native), baseline build", f"http://127.0.0.1:{BASELINE_PORT}/v1/models/iris:predict"),
+                ("Rust component example, baseline build", f"http://127.0.0.1:{BASELINE_PORT}/v1/models/iris-bayes:predict"),
+            ]
         for name, url in targets:  # each answers before it is measured
             print(f"{name}: {json.dumps(post_once(url, body))}", file=sys.stderr)
         results = {}
@@ -92,9 +107,10 @@ def core(args):
                 wrk(url, body, c, 1, args.threads)  # warm up connections and caches
                 results[(name, c)] = wrk(url, body, c, args.seconds, args.threads)
     finally:
-        for p in (ours, peer):
-            p.terminate()
-            p.wait(timeout=20)
+        for p in (ours, peer, baseline):
+            if p:
+                p.terminate()
+                p.wait(timeout=30)
 
     peer_name = targets[-1][0]
     print(f"wrk ({args.threads} thread(s)) on the same box; {args.seconds}s per cell; "
