@@ -154,8 +154,7 @@ pub async fn run(
 pub async fn preprocess(deployment: &Deployment, body: Bytes) -> Result<Bytes, InferenceError> {
     if deployment.transformer().is_some() {
         // The transformer reads the body as sent, before any protocol decoder checks it.
-        crate::tensor::nesting::check_depth(&body)
-            .map_err(|e| InferenceError::BadRequest(e.0))?;
+        crate::tensor::nesting::check_depth(&body).map_err(|e| InferenceError::BadRequest(e.0))?;
     }
     transform(deployment, Stage::Preprocess, body).await
 }
