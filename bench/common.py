@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS_PORT, PEER_PORT = 18080, 18081
+OURS_PORT, PEER_PORT, BASELINE_PORT = 18080, 18081, 18082
 
 
 def wait_ready(url, timeout=120):

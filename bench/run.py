@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 from batching import batching
-from common import (OURS_PORT, PEER_PORT, ROOT, cpu_seconds_by_thread, metric_sum, post_once, rss_mib,
+from common import (BASELINE_PORT, OURS_PORT, PEER_PORT, ROOT, cpu_seconds_by_thread, metric_sum, post_once, rss_mib,
                     scratch_store, serve, tansu, wait_ready, wrk)
 
 
