@@ -5,7 +5,7 @@
 //! script each get a few hundred generated bodies: every answer is a 4xx with an error or
 //! a success, except a Python model's own failure; and each still answers a good request.
 
-use predictor_tests::{DeploymentDir, TestServer, guests};
+use predictor_tests::{DeploymentDir, TestServer, guests, resident_mib};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
@@ -301,12 +301,4 @@ async fn declared_sizes_never_take_the_server_down() {
     let (status, _) = server.get("/v2/health/live").await;
     assert_eq!(status, 200);
     server.stop().await;
-}
-
-/// This process's resident memory (the server runs in it), in MiB.
-fn resident_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib / 1024.0
 }

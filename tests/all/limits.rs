@@ -6,7 +6,7 @@
 
 use predictor_runtime::predictor::Predictor;
 use predictor_runtime::server::{ServeOptions, start};
-use predictor_tests::{DeploymentDir, guests, shared_data_dir};
+use predictor_tests::{DeploymentDir, guests, resident_mib, shared_data_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -201,13 +201,4 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         assert!(metrics.contains(&series), "{series} not in:\n{metrics}");
     }
     server.stop().await.unwrap();
-}
-
-/// This process's resident memory (the server runs in it; nextest gives each test its own
-/// process), in MiB.
-fn resident_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib / 1024.0
 }

@@ -5,7 +5,7 @@
 //! Small requests keep reusing their warm instance.
 
 use predictor_runtime::predictor::Predictor;
-use predictor_tests::{DeploymentDir, TestServer, guests};
+use predictor_tests::{DeploymentDir, TestServer, guests, resident_mib};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -78,13 +78,4 @@ async fn an_instance_grown_by_a_large_request_is_recycled_and_its_memory_given_b
     let series = r#"predictor_instances_recycled_total{deployment="hog",component="predictor",reason="memory"}"#;
     assert_eq!(server.metric(series).await, LARGE_REQUESTS as f64);
     server.stop().await;
-}
-
-/// This process's resident memory (the server runs in it; nextest gives each test its own
-/// process), in MiB.
-fn resident_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib / 1024.0
 }

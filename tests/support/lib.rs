@@ -266,3 +266,11 @@ fn flatten(v: &Value) -> Vec<f64> {
         other => panic!("not a number: {other}"),
     }
 }
+
+/// This process's resident memory, in MiB: the server of an in-process test runs in it.
+pub fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
+}
