@@ -3,43 +3,10 @@
 //! component files), each filled from a seeded [`Rng`]. One file, long by nature: it is the
 //! list of what a client may send, read top to bottom.
 
+pub(super) use super::rng::Rng;
 use super::wire::{Part, content_type, multipart};
 use predictor_tests::{guests, root};
 use serde_json::{Value, json};
-
-/// splitmix64: small, and the same cases on every run.
-pub(super) struct Rng(pub(super) u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    pub(super) fn range(&mut self, low: usize, high: usize) -> usize {
-        low + self.below(high - low)
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    pub(super) fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-
-    /// `n` bytes from `alphabet`.
-    pub(super) fn text(&mut self, alphabet: &[u8], n: usize) -> Vec<u8> {
-        (0..n).map(|_| *self.pick(alphabet)).collect()
-    }
-}
 
 /// Characters RFC 2046 allows in a boundary (but the space, which may not end one).
 const BOUNDARY_CHARS: &[u8] =

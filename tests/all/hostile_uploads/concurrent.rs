@@ -1,10 +1,8 @@
 //! Management calls do not wait for one another.
 
-use super::cases::{Case, Expect, Iris};
+use super::cases::{Case, Expect};
 use super::iris_predicts;
-use super::wire::{Part, parse, send, slow_component};
-use predictor_runtime::server::ServeOptions;
-use predictor_tests::TestServer;
+use super::wire::{Part, parse, slow_component};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -27,18 +25,7 @@ const CALL_BOUND: Duration = Duration::from_secs(2);
 async fn management_calls_do_not_wait_for_another_deployments_upload() {
     // A data dir of its own: `slow` misses the compile cache on every run.
     let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start_options(ServeOptions {
-        data_dir: data.path().to_path_buf(),
-        ..ServeOptions::default()
-    })
-    .await;
-    let iris = Iris::load();
-    let created = send(
-        server.server.addr,
-        &Case::new("iris", &iris.parts("iris"), Expect::Created),
-    )
-    .await;
-    assert_eq!(created.map(|a| a.status), Some(201));
+    let server = super::server_with_iris(data.path()).await;
 
     let parts = [
         Part::file(

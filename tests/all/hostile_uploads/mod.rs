@@ -8,6 +8,7 @@
 
 mod cases;
 mod concurrent;
+mod rng;
 mod wire;
 
 use cases::{Case, Delivery, Expect, Iris, Rng};
@@ -288,18 +289,7 @@ async fn generated_hostile_uploads_are_refused_and_leave_nothing() {
 async fn an_upload_whose_client_leaves_is_finished_or_undone() {
     let data = tempfile::tempdir().unwrap();
     let store = data.path().join("store");
-    let server = TestServer::start_options(ServeOptions {
-        data_dir: data.path().to_path_buf(),
-        ..ServeOptions::default()
-    })
-    .await;
-    let iris = Iris::load();
-    let created = send(
-        server.server.addr,
-        &Case::new("iris", &iris.parts("iris"), Expect::Created),
-    )
-    .await;
-    assert_eq!(created.map(|a| a.status), Some(201));
+    let server = server_with_iris(data.path()).await;
     let before = leftovers(&store);
 
     // A new version of iris that compiles for a while, then cannot start.
@@ -346,4 +336,22 @@ async fn an_upload_whose_client_leaves_is_finished_or_undone() {
     );
     assert!(iris_predicts(&server).await);
     server.stop().await;
+}
+
+/// A server on a data dir of its own (no compile cache: uploads compile from scratch) with
+/// `iris` uploaded and serving.
+async fn server_with_iris(data_dir: &Path) -> TestServer {
+    let server = TestServer::start_options(ServeOptions {
+        data_dir: data_dir.to_path_buf(),
+        ..ServeOptions::default()
+    })
+    .await;
+    let iris = Iris::load();
+    let created = send(
+        server.server.addr,
+        &Case::new("iris", &iris.parts("iris"), Expect::Created),
+    )
+    .await;
+    assert_eq!(created.map(|a| a.status), Some(201));
+    server
 }
