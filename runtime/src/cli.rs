@@ -11,7 +11,8 @@ use crate::http::connections::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
 };
 use crate::inference_log::sink::{DEFAULT_BUFFER_MESSAGES, DEFAULT_FLUSH_TIMEOUT, KafkaConfig};
-use crate::python::{Componentizer, ScriptKind};
+use crate::python::Componentizer;
+use crate::role::Role;
 use crate::server::{ServeOptions, serve};
 use crate::wasm::engine::{
     DEFAULT_CALL_DEADLINE, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_QUEUE, EngineLimits,
@@ -345,8 +346,8 @@ async fn build(a: BuildArgs) -> anyhow::Result<()> {
     let componentizer = Componentizer::new(a.componentize_py, &a.data_dir.join("python"));
     let output = a.output.unwrap_or_else(|| a.script.with_extension("wasm"));
     let kind = match a.kind {
-        BuildKind::Predictor => ScriptKind::Predictor,
-        BuildKind::Transformer => ScriptKind::Transformer,
+        BuildKind::Predictor => Role::Predictor,
+        BuildKind::Transformer => Role::Transformer,
     };
     let mut jobs = vec![(kind, a.script, output.clone())];
     if let Some(t) = a.transformer {
@@ -355,7 +356,7 @@ async fn build(a: BuildArgs) -> anyhow::Result<()> {
             .file_name()
             .context("the transformer script has no file name")?;
         let out = output.with_file_name(name);
-        jobs.push((ScriptKind::Transformer, t, out));
+        jobs.push((Role::Transformer, t, out));
     }
     for (kind, script, out) in jobs {
         let source = std::fs::read_to_string(&script)

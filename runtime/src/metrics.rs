@@ -4,6 +4,7 @@
 //! [`StageMetrics`]: handles into the families, cloned once when the stage starts, so the
 //! request path touches only atomics, never a label lookup.
 
+use crate::role::Role;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,19 +15,10 @@ use prometheus_client::registry::Registry;
 /// The `Content-Type` of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Which part of a deployment a series is about.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum Component {
-    #[allow(non_camel_case_types)]
-    predictor,
-    #[allow(non_camel_case_types)]
-    transformer,
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
     pub deployment: String,
-    pub component: Component,
+    pub component: Role,
 }
 
 /// A limit an instance ran into.
@@ -52,7 +44,7 @@ pub enum Limit {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     deployment: String,
-    component: Component,
+    component: Role,
     limit: Limit,
 }
 
@@ -67,7 +59,7 @@ enum RecycleReason {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RecycleLabels {
     deployment: String,
-    component: Component,
+    component: Role,
     reason: RecycleReason,
 }
 
@@ -197,7 +189,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// The handles one stage updates.
-    pub fn stage(&self, deployment: &str, component: Component) -> StageMetrics {
+    pub fn stage(&self, deployment: &str, component: Role) -> StageMetrics {
         let labels = StageLabels {
             deployment: deployment.to_string(),
             component,
@@ -258,7 +250,7 @@ impl Metrics {
                 outcome,
             });
         }
-        for component in [Component::predictor, Component::transformer] {
+        for component in [Role::Predictor, Role::Transformer] {
             let labels = StageLabels {
                 deployment: deployment.to_string(),
                 component,
@@ -326,7 +318,7 @@ pub struct StageMetrics {
 impl Default for StageMetrics {
     /// Series registered nowhere: for a pool outside a server (benchmarks, tools).
     fn default() -> Self {
-        Metrics::default().stage("detached", Component::predictor)
+        Metrics::default().stage("detached", Role::Predictor)
     }
 }
 

@@ -26,8 +26,9 @@ pub mod runner;
 use crate::deployment::config::{DeploymentConfig, InferenceBatcher};
 use crate::deployment::log::DeploymentLog;
 use crate::inference::{Answer, InferenceError, Output, Payload};
-use crate::metrics::{BatchMetrics, Component, FlushReason, Metrics};
+use crate::metrics::{BatchMetrics, FlushReason, Metrics};
 use crate::predictor::Predictor;
+use crate::role::Role;
 use crate::wasm::transformer::{ComponentTransformer, Stage};
 use merge::BatchKey;
 use runner::Runner;
@@ -99,7 +100,7 @@ pub fn start(
         ),
         Predictor::Native(model) => (
             model.slots(),
-            metrics.stage(&config.name, Component::predictor).queue,
+            metrics.stage(&config.name, Role::Predictor).queue,
         ),
     };
     let settings = BatchSettings::of(config.inference_batcher.as_ref(), max_queue, concurrency)?;

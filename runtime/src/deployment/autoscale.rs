@@ -7,7 +7,9 @@
 
 use super::Deployment;
 use super::registry::Registry;
+use crate::lifecycle::LifecycleState;
 use crate::predictor::Predictor;
+use crate::role::Role;
 use crate::scaling::TICK;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -35,19 +37,12 @@ pub fn spawn(registry: Weak<Registry>) -> JoinHandle<()> {
     })
 }
 
-/// Which stage of a deployment to pre-warm.
-#[derive(Clone, Copy)]
-enum Stage {
-    Predictor,
-    Transformer,
-}
-
 fn tick(deployment: &Arc<Deployment>, now: Instant) {
     let Ok(serving) = deployment.serving() else {
         return;
     };
     match &*serving.predictor {
-        Predictor::Component(c) => prewarm(deployment, Stage::Predictor, c.pool().autoscale(now)),
+        Predictor::Component(c) => prewarm(deployment, Role::Predictor, c.pool().autoscale(now)),
         Predictor::Native(graph) => {
             if graph.scale_to_zero_if_idle(now) {
                 crate::allocator::release_soon();
@@ -55,15 +50,15 @@ fn tick(deployment: &Arc<Deployment>, now: Instant) {
         }
     }
     if let Some(t) = &serving.transformer {
-        prewarm(deployment, Stage::Transformer, t.pool().autoscale(now));
+        prewarm(deployment, Role::Transformer, t.pool().autoscale(now));
     }
-    if deployment.lifecycle_state() == "Idle" && serving.artifacts.forget_models() {
+    if deployment.lifecycle_state() == LifecycleState::Idle && serving.artifacts.forget_models() {
         crate::allocator::release_soon();
     }
 }
 
 /// Starts `n` instances of a stage in the background (an `init` may take a while).
-fn prewarm(deployment: &Arc<Deployment>, stage: Stage, n: usize) {
+fn prewarm(deployment: &Arc<Deployment>, stage: Role, n: usize) {
     if n == 0 {
         return;
     }
@@ -73,8 +68,8 @@ fn prewarm(deployment: &Arc<Deployment>, stage: Stage, n: usize) {
             return;
         };
         match (stage, &*serving.predictor, &serving.transformer) {
-            (Stage::Predictor, Predictor::Component(c), _) => c.pool().prewarm(n).await,
-            (Stage::Transformer, _, Some(t)) => t.pool().prewarm(n).await,
+            (Role::Predictor, Predictor::Component(c), _) => c.pool().prewarm(n).await,
+            (Role::Transformer, _, Some(t)) => t.pool().prewarm(n).await,
             _ => {}
         }
     });

@@ -7,17 +7,18 @@ use super::artifacts::Artifacts;
 use super::config::{
     ConfigError, DeploymentConfig, LoggerMode, PredictorSource, Resources, ScalingConfiguration,
 };
-use super::log::{DEFAULT_LOG_LINES, DeploymentLog, LogComponent};
+use super::log::{DEFAULT_LOG_LINES, DeploymentLog};
 use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
 use crate::capacity::{Capacity, NodeCapacity, Reservation};
 use crate::inference_log::DeploymentLogger;
 use crate::inference_log::sink::{SinkConfig, Writer};
-use crate::metrics::{Component, Metrics};
+use crate::metrics::Metrics;
 use crate::native::ModelError;
 use crate::native::gate::Gate;
 use crate::native::stage::GraphStage;
 use crate::predictor::Predictor;
-use crate::python::{BuildError, Componentizer, ScriptKind};
+use crate::python::{BuildError, Componentizer};
+use crate::role::Role;
 use crate::scaling::ScalingPolicy;
 use crate::wasm;
 use crate::wasm::compile_cache::{CacheOutcome, CompileCache};
@@ -311,7 +312,7 @@ impl Loader {
                     model.outputs().len(),
                     started.elapsed().as_millis()
                 ));
-                let metrics = self.metrics.stage(&config.name, Component::predictor);
+                let metrics = self.metrics.stage(&config.name, Role::Predictor);
                 let gate = Gate::for_cores(
                     config.resources.limits.cores,
                     self.max_queue,
@@ -340,7 +341,7 @@ impl Loader {
                     .load_component::<wasm::bindings::Predictor>(
                         &artifacts,
                         &source,
-                        ScriptKind::Predictor,
+                        Role::Predictor,
                         log,
                     )
                     .await?;
@@ -354,10 +355,10 @@ impl Loader {
                 let predictor = ComponentPredictor::start(
                     loaded,
                     Some(reload),
-                    self.sandbox(config, &artifacts, log, LogComponent::Predictor),
+                    self.sandbox(config, &artifacts, log, Role::Predictor),
                     Arc::clone(&artifacts),
                     pool,
-                    self.metrics.stage(&config.name, Component::predictor),
+                    self.metrics.stage(&config.name, Role::Predictor),
                 )
                 .await?;
                 Predictor::Component(Box::new(predictor))
@@ -370,7 +371,7 @@ impl Loader {
                     .load_component::<wasm::bindings::Transformer>(
                         &artifacts,
                         &t.source()?,
-                        ScriptKind::Transformer,
+                        Role::Transformer,
                         log,
                     )
                     .await?;
@@ -385,10 +386,10 @@ impl Loader {
                 let transformer = ComponentTransformer::start(
                     loaded,
                     Some(reload),
-                    self.sandbox(config, &artifacts, log, LogComponent::Transformer),
+                    self.sandbox(config, &artifacts, log, Role::Transformer),
                     Arc::clone(&artifacts),
                     pool,
-                    self.metrics.stage(&config.name, Component::transformer),
+                    self.metrics.stage(&config.name, Role::Transformer),
                 )
                 .await
                 .map_err(DeployError::Transformer)?;
@@ -432,7 +433,7 @@ impl Loader {
         config: &DeploymentConfig,
         artifacts: &Artifacts,
         log: &Arc<DeploymentLog>,
-        component: LogComponent,
+        component: Role,
     ) -> SandboxSpec {
         SandboxSpec {
             artifact_root: artifacts.root().to_path_buf(),
@@ -447,12 +448,12 @@ impl Loader {
         self: &Arc<Self>,
         artifacts: &Artifacts,
         source: &PredictorSource,
-        kind: ScriptKind,
+        kind: Role,
         log: &Arc<DeploymentLog>,
     ) -> Result<LoadedComponent<G>, DeployError> {
         let prefix = match kind {
-            ScriptKind::Predictor => "",
-            ScriptKind::Transformer => "transformer.",
+            Role::Predictor => "",
+            Role::Transformer => "transformer.",
         };
         let started = Instant::now();
         let (field, file, bytes) = match source {

@@ -3,6 +3,7 @@
 //! write (the `log` import, stdout, stderr), bounded to the newest lines. Every line is also
 //! a tracing event carrying the deployment's name.
 
+use crate::role::Role;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -39,14 +40,6 @@ pub enum LogLevel {
     Error,
 }
 
-/// Which stage's guest wrote a line (runtime lines have none).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogComponent {
-    Predictor,
-    Transformer,
-}
-
 /// One line of a deployment's log.
 #[derive(Clone, Debug, Serialize)]
 pub struct LogLine {
@@ -57,7 +50,7 @@ pub struct LogLine {
     pub source: LogSource,
     /// The stage whose guest wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub component: Option<LogComponent>,
+    pub component: Option<Role>,
     pub level: LogLevel,
     pub message: String,
 }
@@ -85,7 +78,7 @@ impl DeploymentLog {
     }
 
     /// The log as one stage's guest writes to it: its lines carry the stage.
-    pub fn stage(self: &Arc<Self>, component: LogComponent) -> StageLog {
+    pub fn stage(self: &Arc<Self>, component: Role) -> StageLog {
         StageLog {
             log: Arc::clone(self),
             component,
@@ -94,7 +87,7 @@ impl DeploymentLog {
 
     fn push_from(
         &self,
-        component: Option<LogComponent>,
+        component: Option<Role>,
         source: LogSource,
         level: LogLevel,
         message: impl Into<String>,
@@ -164,7 +157,7 @@ impl DeploymentLog {
 #[derive(Clone, Debug)]
 pub struct StageLog {
     log: Arc<DeploymentLog>,
-    component: LogComponent,
+    component: Role,
 }
 
 impl StageLog {

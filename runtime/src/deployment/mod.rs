@@ -12,6 +12,7 @@ pub mod loader;
 pub mod log;
 pub mod registry;
 
+use crate::lifecycle::LifecycleState;
 use crate::predictor::Predictor;
 use crate::wasm::transformer::ComponentTransformer;
 use config::DeploymentConfig;
@@ -88,9 +89,9 @@ impl Deployment {
 
     /// The Hopsworks state: `Running`; `Idle` when every component stage is scaled to
     /// zero; `Failed`.
-    pub fn lifecycle_state(&self) -> &'static str {
+    pub fn lifecycle_state(&self) -> LifecycleState {
         let Ok(serving) = self.serving() else {
-            return "Failed";
+            return LifecycleState::Failed;
         };
         let predictor_idle = match &*serving.predictor {
             Predictor::Component(c) => c.pool().is_at_zero(),
@@ -101,9 +102,9 @@ impl Deployment {
             .as_ref()
             .is_none_or(|t| t.pool().is_at_zero());
         if predictor_idle && transformer_idle {
-            "Idle"
+            LifecycleState::Idle
         } else {
-            "Running"
+            LifecycleState::Running
         }
     }
 }

@@ -10,9 +10,9 @@ use super::AppState;
 use super::connections::BodyReadTimeout;
 use super::error::{ApiError, find_source};
 use crate::deployment::DEFINITION_FILE;
-use crate::deployment::log::LogComponent;
 use crate::manage::upload::{MAX_UPLOAD_FILES, Upload};
 use crate::manage::{ManageError, Manager};
+use crate::role::Role;
 use crate::store::DeploymentName;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -238,7 +238,7 @@ pub struct LogQuery {
     #[serde(default)]
     follow: bool,
     /// Only the lines this stage's guest wrote: `predictor` or `transformer`.
-    component: Option<LogComponent>,
+    component: Option<Role>,
 }
 
 /// How often a follower looks for new lines.

@@ -20,9 +20,10 @@ pub mod upload;
 use crate::capacity::Reservation;
 use crate::deployment::config::DeploymentConfig;
 use crate::deployment::loader::{DeployError, Loader};
-use crate::deployment::log::LogComponent;
 use crate::deployment::registry::Registry;
 use crate::deployment::{DEFINITION_FILE, Deployment};
+use crate::lifecycle::LifecycleState;
+use crate::role::Role;
 use crate::store::files::FilePath;
 use crate::store::{DeploymentName, Desired, Digest, Record, Staging, Store, StoreError};
 use locks::NameLocks;
@@ -66,7 +67,7 @@ pub struct Manager {
     /// One per deployment name, held by every mutation of it.
     locks: NameLocks,
     /// States of operations in progress (`Starting`, `Updating`, `Stopping`), by name.
-    transitions: Mutex<HashMap<DeploymentName, &'static str>>,
+    transitions: Mutex<HashMap<DeploymentName, LifecycleState>>,
     /// Staging folders uploaded versions serve from, each removed once its deployment is
     /// gone (replaced, stopped or deleted, and its last request answered): a native graph
     /// at zero reloads from its folder, so the folder lives as long as the deployment.
@@ -117,7 +118,7 @@ impl Manager {
             .filter(|r| r.desired == Desired::Running && !except.iter().any(|e| **e == *r.name))
             .collect();
         for record in &wanted {
-            self.transition(&record.name, "Starting");
+            self.transition(&record.name, LifecycleState::Starting);
         }
         // Side by side on this task: a start's heavy work (compiling, loading models) runs
         // on blocking threads, so the starts overlap.
@@ -222,7 +223,14 @@ impl Manager {
         let _guard = self.locks.lock(&name).await;
         let files = self.numbered_files(&upload, artifacts)?;
         let serving = self.registry.get(&name).is_some();
-        self.transition(&name, if serving { "Updating" } else { "Starting" });
+        self.transition(
+            &name,
+            if serving {
+                LifecycleState::Updating
+            } else {
+                LifecycleState::Starting
+            },
+        );
         let result = self.start_files(&name, files).await;
         self.transitions.lock().remove(&name);
         result?;
@@ -317,7 +325,7 @@ impl Manager {
             .set(name, Desired::Running, Some(record.current))
             .map_err(store_error)?;
         if self.registry.get(name).is_none() {
-            self.transition(name, "Starting");
+            self.transition(name, LifecycleState::Starting);
             let started = self.start_current(&record).await;
             self.transitions.lock().remove(name);
             started?;
@@ -362,7 +370,7 @@ impl Manager {
                 StoreError::NoVersion { version, .. } => self.no_version(name, version),
                 other => store_error(other),
             })?;
-        self.transition(name, "Updating");
+        self.transition(name, LifecycleState::Updating);
         let started = self.start_current(&record).await;
         self.transitions.lock().remove(name);
         started?;
@@ -396,7 +404,7 @@ impl Manager {
     }
 
     fn unload(&self, name: &DeploymentName) {
-        self.transition(name, "Stopping");
+        self.transition(name, LifecycleState::Stopping);
         if let Some(removed) = self.registry.remove(name) {
             self.loader.capacity().release(name);
             self.loader.metrics().forget(name);
@@ -406,7 +414,7 @@ impl Manager {
         self.transitions.lock().remove(name);
     }
 
-    fn transition(&self, name: &DeploymentName, state: &'static str) {
+    fn transition(&self, name: &DeploymentName, state: LifecycleState) {
         self.transitions.lock().insert(name.clone(), state);
     }
 
@@ -442,8 +450,8 @@ impl Manager {
         let state = match (&deployment, transition) {
             (_, Some(t)) => t,
             (Some(d), None) => d.lifecycle_state(),
-            (None, None) if record.desired == Desired::Stopped => "Stopped",
-            (None, None) => "Created",
+            (None, None) if record.desired == Desired::Stopped => LifecycleState::Stopped,
+            (None, None) => LifecycleState::Created,
         };
         let reason = deployment
             .as_ref()
@@ -491,7 +499,7 @@ impl Manager {
         &self,
         name: &DeploymentName,
         tail: usize,
-        component: Option<LogComponent>,
+        component: Option<Role>,
     ) -> Result<Vec<Value>, ManageError> {
         let log = &self.serving(name)?.log;
         let lines = match component {

@@ -8,6 +8,7 @@
 
 pub mod sdk;
 
+use crate::role::Role;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,28 +18,16 @@ use std::time::{Duration, Instant};
 /// The componentize-py release the SDK is written and tested against.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
-/// Which class a script provides, and so which world it becomes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScriptKind {
-    /// `class Predict` (or `Predictor`): the `predictor` world.
-    Predictor,
-    /// `class Transformer`: the `transformer` world.
-    Transformer,
+/// The class a script of each role provides (`class Predict` or `Predictor`; `class
+/// Transformer`) becomes the WIT world of that role's name.
+fn world(role: Role) -> &'static str {
+    role.as_str()
 }
 
-impl ScriptKind {
-    fn world(self) -> &'static str {
-        match self {
-            ScriptKind::Predictor => "predictor",
-            ScriptKind::Transformer => "transformer",
-        }
-    }
-
-    fn app(self) -> &'static str {
-        match self {
-            ScriptKind::Predictor => "predictor_app",
-            ScriptKind::Transformer => "transformer_app",
-        }
+fn app(role: Role) -> &'static str {
+    match role {
+        Role::Predictor => "predictor_app",
+        Role::Transformer => "transformer_app",
     }
 }
 
@@ -118,12 +107,7 @@ impl Componentizer {
 
     /// Componentizes `source` (named `filename` in errors and tracebacks) as `kind`, or
     /// returns the cached build. Blocking (seconds on a miss): call it off the async workers.
-    pub fn build(
-        &self,
-        kind: ScriptKind,
-        filename: &str,
-        source: &str,
-    ) -> Result<Built, BuildError> {
+    pub fn build(&self, kind: Role, filename: &str, source: &str) -> Result<Built, BuildError> {
         let started = Instant::now();
         let version = self.version()?.to_string();
         let key = build_key(kind, filename, source, &version);
@@ -161,7 +145,7 @@ impl Componentizer {
         let output = Command::new(self.program()?)
             .arg("-d")
             .arg(&wit_dir)
-            .args(["-w", kind.world(), "componentize", kind.app(), "-p"])
+            .args(["-w", world(kind), "componentize", app(kind), "-p"])
             .arg(&py_dir)
             .arg("-o")
             .arg(&out_path)
@@ -185,13 +169,13 @@ impl Componentizer {
     }
 }
 
-fn build_key(kind: ScriptKind, filename: &str, source: &str, version: &str) -> String {
+fn build_key(kind: Role, filename: &str, source: &str, version: &str) -> String {
     let mut hash = Sha256::new();
     let mut field = |bytes: &[u8]| {
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(bytes);
     };
-    field(kind.world().as_bytes());
+    field(world(kind).as_bytes());
     field(filename.as_bytes());
     field(source.as_bytes());
     field(version.as_bytes());
@@ -278,10 +262,10 @@ mod tests {
 
     #[test]
     fn the_key_depends_on_the_script_and_its_kind() {
-        let a = build_key(ScriptKind::Predictor, "p.py", "x", "0.25.1");
-        assert_eq!(a, build_key(ScriptKind::Predictor, "p.py", "x", "0.25.1"));
-        assert_ne!(a, build_key(ScriptKind::Predictor, "p.py", "y", "0.25.1"));
-        assert_ne!(a, build_key(ScriptKind::Transformer, "p.py", "x", "0.25.1"));
-        assert_ne!(a, build_key(ScriptKind::Predictor, "p.py", "x", "0.26.0"));
+        let a = build_key(Role::Predictor, "p.py", "x", "0.25.1");
+        assert_eq!(a, build_key(Role::Predictor, "p.py", "x", "0.25.1"));
+        assert_ne!(a, build_key(Role::Predictor, "p.py", "y", "0.25.1"));
+        assert_ne!(a, build_key(Role::Transformer, "p.py", "x", "0.25.1"));
+        assert_ne!(a, build_key(Role::Predictor, "p.py", "x", "0.26.0"));
     }
 }
