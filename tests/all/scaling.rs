@@ -90,7 +90,7 @@ async fn instances_are_added_under_load_and_removed_when_idle() {
             .await,
         1.0
     );
-    assert_eq!(server.deployment("slow").lifecycle_state(), "Running");
+    assert_eq!(server.deployment("slow").lifecycle_state().as_str(), "Running");
     let (status, body) = server
         .post("/v1/models/slow:predict", &json!({"instances": ["count"]}))
         .await;
@@ -116,7 +116,7 @@ async fn a_deployment_at_zero_answers_its_next_requests_after_one_cold_start() {
     assert_eq!(status, 200);
     wait_for(&server, &instances, Duration::from_secs(5), |v| v == 0.0).await;
     let deployment = server.deployment("sleepy");
-    assert_eq!(deployment.lifecycle_state(), "Idle");
+    assert_eq!(deployment.lifecycle_state().as_str(), "Idle");
     let (status, body) = server.get("/v2/models/sleepy/ready").await;
     assert_eq!(status, 200, "a deployment at zero is ready: {body}");
 
@@ -127,7 +127,7 @@ async fn a_deployment_at_zero_answers_its_next_requests_after_one_cold_start() {
         let (status, body) = call.await.unwrap();
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(deployment.lifecycle_state(), "Running");
+    assert_eq!(deployment.lifecycle_state().as_str(), "Running");
     let cold = server
         .metric(&series("cold_start_seconds_count", "sleepy", "predictor"))
         .await;
@@ -207,13 +207,13 @@ async fn a_native_graph_is_unloaded_at_zero_and_loaded_again_by_its_next_request
 
     wait_for(&server, &instances, Duration::from_secs(5), |v| v == 0.0).await;
     let deployment = server.deployment("iris");
-    assert_eq!(deployment.lifecycle_state(), "Idle");
+    assert_eq!(deployment.lifecycle_state().as_str(), "Idle");
     // Metadata and readiness do not load the graph: its signature is kept.
     let (status, meta) = server.get("/v2/models/iris").await;
     assert_eq!(status, 200, "{meta}");
     assert_eq!(meta["inputs"][0]["shape"], json!([-1, 4]));
     assert_eq!(server.get("/v2/models/iris/ready").await.0, 200);
-    assert_eq!(deployment.lifecycle_state(), "Idle");
+    assert_eq!(deployment.lifecycle_state().as_str(), "Idle");
 
     // The graph really left memory: the next request reads the file again. A file gone bad
     // in between is that request's 500 (the stage stays at zero), and once it is whole
@@ -245,7 +245,7 @@ async fn a_native_graph_is_unloaded_at_zero_and_loaded_again_by_its_next_request
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, first);
     }
-    assert_eq!(deployment.lifecycle_state(), "Running");
+    assert_eq!(deployment.lifecycle_state().as_str(), "Running");
     assert_eq!(server.metric(&instances).await, 1.0);
     let cold = series("cold_start_seconds_count", "iris", "predictor");
     assert_eq!(
