@@ -4,7 +4,7 @@
 //! what is missing, as a Kubernetes scheduler would leave a pod Pending. Instances started
 //! above the minimum under load are bursts within `limits`, not reservations.
 
-use crate::deployment::config::{DeploymentConfig, Resources};
+use crate::definition::{DeploymentConfig, Resources};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 

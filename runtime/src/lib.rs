@@ -52,11 +52,14 @@
 //! scaled to zero keeps only its definition and the digest of its compiled component.
 
 pub mod allocator;
+pub mod artifacts;
 pub mod batching;
 pub mod capacity;
 pub mod cli;
 pub mod client;
+pub mod definition;
 pub mod deployment;
+pub mod deployment_log;
 pub mod http;
 pub mod inference;
 pub mod inference_log;

@@ -15,7 +15,7 @@
 //! starts one at once (up to `max_instances`); the autoscaler decides what stays warm and
 //! pre-warms ahead of a rising load.
 
-use crate::deployment::config::{ScaleMetric, ScalingConfiguration};
+use crate::definition::{ScaleMetric, ScalingConfiguration};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 

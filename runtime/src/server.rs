@@ -4,7 +4,7 @@
 //! for a bounded time.
 
 use crate::capacity::NodeCapacity;
-use crate::deployment::config::DeploymentConfig;
+use crate::definition::DeploymentConfig;
 use crate::deployment::folder;
 use crate::deployment::loader::Loader;
 use crate::deployment::registry::Registry;

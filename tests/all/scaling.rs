@@ -90,7 +90,10 @@ async fn instances_are_added_under_load_and_removed_when_idle() {
             .await,
         1.0
     );
-    assert_eq!(server.deployment("slow").lifecycle_state().as_str(), "Running");
+    assert_eq!(
+        server.deployment("slow").lifecycle_state().as_str(),
+        "Running"
+    );
     let (status, body) = server
         .post("/v1/models/slow:predict", &json!({"instances": ["count"]}))
         .await;

@@ -23,8 +23,8 @@
 pub mod merge;
 pub mod runner;
 
-use crate::deployment::config::{DeploymentConfig, InferenceBatcher};
-use crate::deployment::log::DeploymentLog;
+use crate::definition::{DeploymentConfig, InferenceBatcher};
+use crate::deployment_log::DeploymentLog;
 use crate::inference::{Answer, InferenceError, Output, Payload};
 use crate::metrics::{BatchMetrics, FlushReason, Metrics};
 use crate::predictor::Predictor;

@@ -52,7 +52,7 @@ fn tick(deployment: &Arc<Deployment>, now: Instant) {
     if let Some(t) = &serving.transformer {
         prewarm(deployment, Role::Transformer, t.pool().autoscale(now));
     }
-    if deployment.lifecycle_state() == LifecycleState::Idle && serving.artifacts.forget_models() {
+    if deployment.lifecycle_state() == LifecycleState::Idle && serving.models.forget_all() {
         crate::allocator::release_soon();
     }
 }

@@ -3,18 +3,19 @@
 //! native graph) and warm its first instance; the same for a transformer in front of it.
 //! Process-wide pieces (engine, linker, compile cache, componentizer) live here once.
 
-use super::artifacts::Artifacts;
-use super::config::{
+use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
+use crate::artifacts::Artifacts;
+use crate::capacity::{Capacity, NodeCapacity, Reservation};
+use crate::definition::{
     ConfigError, DeploymentConfig, LoggerMode, PredictorSource, Resources, ScalingConfiguration,
 };
-use super::log::{DEFAULT_LOG_LINES, DeploymentLog};
-use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
-use crate::capacity::{Capacity, NodeCapacity, Reservation};
+use crate::deployment_log::{DEFAULT_LOG_LINES, DeploymentLog};
 use crate::inference_log::DeploymentLogger;
 use crate::inference_log::sink::{SinkConfig, Writer};
 use crate::metrics::Metrics;
 use crate::native::ModelError;
 use crate::native::gate::Gate;
+use crate::native::models::ModelCache;
 use crate::native::stage::GraphStage;
 use crate::predictor::Predictor;
 use crate::python::{BuildError, Componentizer};
@@ -279,6 +280,7 @@ impl Loader {
             Artifacts::open(dir)
                 .map_err(|e| DeployError::Artifacts(format!("{}: {e}", dir.display())))?,
         );
+        let models = Arc::new(ModelCache::new(Arc::clone(&artifacts)));
         let source = config.source()?;
         let transformer = config.transformer.as_ref();
         for (field, file) in [
@@ -305,7 +307,7 @@ impl Loader {
         let started = Instant::now();
         let predictor = match source {
             PredictorSource::Model(file) => {
-                let model = artifacts.model(&file).await?;
+                let model = models.model(&file).await?;
                 log.info(format!(
                     "serving native model {file} ({} inputs, {} outputs), loaded in {} ms",
                     model.inputs().len(),
@@ -329,7 +331,7 @@ impl Loader {
                 }
                 Predictor::Native(Box::new(GraphStage::new(
                     file,
-                    Arc::clone(&artifacts),
+                    Arc::clone(&models),
                     model,
                     gate,
                     retention,
@@ -356,7 +358,7 @@ impl Loader {
                     loaded,
                     Some(reload),
                     self.sandbox(config, &artifacts, log, Role::Predictor),
-                    Arc::clone(&artifacts),
+                    Arc::clone(&models),
                     pool,
                     self.metrics.stage(&config.name, Role::Predictor),
                 )
@@ -387,7 +389,7 @@ impl Loader {
                     loaded,
                     Some(reload),
                     self.sandbox(config, &artifacts, log, Role::Transformer),
-                    Arc::clone(&artifacts),
+                    Arc::clone(&models),
                     pool,
                     self.metrics.stage(&config.name, Role::Transformer),
                 )
@@ -407,7 +409,7 @@ impl Loader {
             batcher,
             transformer,
             transformer_batchers,
-            artifacts,
+            models,
         })
     }
 

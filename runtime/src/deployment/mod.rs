@@ -4,19 +4,16 @@
 //! [`autoscale`] loop. A `--deploy` folder's definition may be renamed or inferred
 //! ([`folder`]).
 
-pub mod artifacts;
 pub mod autoscale;
-pub mod config;
 pub mod folder;
 pub mod loader;
-pub mod log;
 pub mod registry;
 
+use crate::definition::DeploymentConfig;
+use crate::deployment_log::DeploymentLog;
 use crate::lifecycle::LifecycleState;
 use crate::predictor::Predictor;
 use crate::wasm::transformer::ComponentTransformer;
-use config::DeploymentConfig;
-use log::DeploymentLog;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -34,7 +31,7 @@ pub struct Serving {
     /// Merges the transformer's V1 bodies into batches (`transformer.inference_batcher`).
     pub transformer_batchers: Option<crate::batching::TransformerBatchers>,
     /// Its files, and the models opened from them (dropped when every stage is at zero).
-    pub artifacts: Arc<artifacts::Artifacts>,
+    pub models: Arc<crate::native::models::ModelCache>,
 }
 
 /// Whether a deployment serves.

@@ -13,8 +13,8 @@
 pub mod record;
 pub mod sink;
 
-use crate::deployment::config::{DeploymentConfig, KafkaTopic, ModelServer, ServingTool};
-use crate::deployment::log::DeploymentLog;
+use crate::definition::{DeploymentConfig, KafkaTopic, ModelServer, ServingTool};
+use crate::deployment_log::DeploymentLog;
 use crate::metrics::LogCounters;
 use bytes::Bytes;
 use record::RecordContext;

@@ -7,7 +7,7 @@
 //! - Docker/Kubernetes style: one record with `inferenceRequest` and `inferenceResponse`.
 
 use super::Exchange;
-use crate::deployment::config::{LogFormat, LogSchema, LoggerMode};
+use crate::definition::{LogFormat, LogSchema, LoggerMode};
 use apache_avro::Schema;
 use serde::Serialize;
 use std::sync::LazyLock;

@@ -8,7 +8,7 @@
 
 use super::record::{self, Encoded};
 use super::{Job, LogSender, Target};
-use crate::deployment::config::LogFormat;
+use crate::definition::LogFormat;
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};

@@ -18,7 +18,7 @@ pub mod locks;
 pub mod upload;
 
 use crate::capacity::Reservation;
-use crate::deployment::config::DeploymentConfig;
+use crate::definition::DeploymentConfig;
 use crate::deployment::loader::{DeployError, Loader};
 use crate::deployment::registry::Registry;
 use crate::deployment::{DEFINITION_FILE, Deployment};

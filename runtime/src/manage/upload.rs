@@ -6,8 +6,8 @@
 //! artifact).
 
 use super::ManageError;
+use crate::definition::DeploymentConfig;
 use crate::deployment::DEFINITION_FILE;
-use crate::deployment::config::DeploymentConfig;
 use crate::store::DeploymentName;
 use crate::store::files::{FilePath, check_tree};
 use bytes::Bytes;

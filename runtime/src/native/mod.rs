@@ -11,6 +11,7 @@
 pub mod convert;
 pub mod gate;
 pub mod ml;
+pub mod models;
 pub mod ops;
 pub mod stage;
 

@@ -6,8 +6,8 @@
 //! signature stays known at zero, so metadata, readiness and request decoding never load it.
 
 use super::gate::Gate;
+use super::models::ModelCache;
 use super::{ModelError, NativeModel};
-use crate::deployment::artifacts::Artifacts;
 use crate::metrics::StageMetrics;
 use crate::tensor::{Tensor, TensorSpec};
 use parking_lot::Mutex;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub struct GraphStage {
     /// The model file, relative to the artifact folder.
     file: String,
-    artifacts: Arc<Artifacts>,
+    models: Arc<ModelCache>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
     /// `None` while at zero.
@@ -35,10 +35,10 @@ pub struct GraphStage {
 }
 
 impl GraphStage {
-    /// The stage of a loaded graph (`model` came from `artifacts` at `file`).
+    /// The stage of a loaded graph (`model` came from `models` at `file`).
     pub fn new(
         file: String,
-        artifacts: Arc<Artifacts>,
+        models: Arc<ModelCache>,
         model: Arc<NativeModel>,
         gate: Gate,
         retention: Option<Duration>,
@@ -51,7 +51,7 @@ impl GraphStage {
             file,
             inputs: model.inputs().cloned().collect(),
             outputs: model.outputs().to_vec(),
-            artifacts,
+            models,
             loaded: Mutex::new(Some(model)),
             gate,
             retention,
@@ -96,7 +96,7 @@ impl GraphStage {
         }
         let started = Instant::now();
         // The artifact folder's model cache loads once for every caller waiting here.
-        let model = self.artifacts.model(&self.file).await?;
+        let model = self.models.model(&self.file).await?;
         let mut loaded = self.loaded.lock();
         if loaded.is_none() {
             model.set_gate(Arc::clone(&self.gate));
@@ -130,7 +130,7 @@ impl GraphStage {
         let Some(model) = self.loaded.lock().take() else {
             return false;
         };
-        self.artifacts.forget_model(&self.file);
+        self.models.forget(&self.file);
         self.metrics.instances.set(0);
         self.metrics.instances_stopped.inc();
         drop(model);

@@ -23,7 +23,7 @@ pub struct DeploymentName(String);
 impl DeploymentName {
     /// The name if it follows the rule; else a message saying the rule (for a 400).
     pub fn parse(name: &str) -> Result<DeploymentName, String> {
-        if crate::deployment::config::valid_name(name) {
+        if crate::definition::valid_name(name) {
             Ok(DeploymentName(name.to_string()))
         } else {
             Err(format!(

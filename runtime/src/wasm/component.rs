@@ -7,8 +7,8 @@ use super::host::{InstanceState, spec_from_wit, tensor_from_wit, tensor_to_wit};
 use super::pool::{InstancePool, Lease, PoolConfig, PoolError, Reload};
 use super::sandbox::SandboxSpec;
 use super::world::GuestWorld;
-use crate::deployment::artifacts::Artifacts;
 use crate::metrics::StageMetrics;
+use crate::native::models::ModelCache;
 use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
 use tokio::time::{error::Elapsed, timeout};
@@ -109,13 +109,13 @@ impl ComponentPredictor {
         loaded: LoadedComponent<Predictor>,
         reload: Option<Reload<Predictor>>,
         sandbox: SandboxSpec,
-        artifacts: Arc<Artifacts>,
+        models: Arc<ModelCache>,
         config: PoolConfig,
         metrics: StageMetrics,
     ) -> Result<ComponentPredictor, GuestError> {
         let warm_instances = config.scaling.min_instances.max(1);
         let pool =
-            InstancePool::<Predictor>::new(loaded.pre, reload, sandbox, artifacts, config, metrics);
+            InstancePool::<Predictor>::new(loaded.pre, reload, sandbox, models, config, metrics);
         let mut lease = pool.acquire().await?;
         let instance = lease.instance();
         let signature = instance

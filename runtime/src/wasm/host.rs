@@ -3,8 +3,8 @@
 
 use super::bindings::predictor::runtime::{log, models, types};
 use super::bindings::{PredictError, WitDatatype, WitTensor, WitTensorSpec};
-use crate::deployment::artifacts::Artifacts;
-use crate::deployment::log::{LogLevel, LogSource, StageLog};
+use crate::deployment_log::{LogLevel, LogSource, StageLog};
+use crate::native::models::ModelCache;
 use crate::native::{ModelError, NativeModel};
 use crate::tensor::{Datatype, Tensor, TensorSpec};
 use std::sync::Arc;
@@ -19,7 +19,7 @@ pub struct InstanceState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limits: super::limits::GuestLimits,
-    pub artifacts: Arc<Artifacts>,
+    pub models: Arc<ModelCache>,
     pub log: StageLog,
 }
 
@@ -41,7 +41,7 @@ impl models::HostModel for InstanceState {
         &mut self,
         path: String,
     ) -> wasmtime::Result<Result<Resource<ModelResource>, PredictError>> {
-        match self.artifacts.model(&path).await {
+        match self.models.model(&path).await {
             Ok(model) => Ok(Ok(self.table.push(model)?)),
             Err(e) => Ok(Err(PredictError::Internal(e.to_string()))),
         }

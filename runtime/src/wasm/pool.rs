@@ -20,9 +20,9 @@ use super::host::InstanceState;
 use super::limits::GuestLimits;
 use super::sandbox::SandboxSpec;
 use super::world::GuestWorld;
-use crate::deployment::artifacts::Artifacts;
-use crate::deployment::config::ScaleMetric;
+use crate::definition::ScaleMetric;
 use crate::metrics::StageMetrics;
+use crate::native::models::ModelCache;
 use crate::scaling::{Autoscaler, Observation, ScalingPolicy};
 use parking_lot::Mutex;
 use prometheus_client::metrics::gauge::Gauge;
@@ -125,7 +125,7 @@ pub struct InstancePool<G: GuestWorld> {
     /// Held by the one request that reloads the component; the others wait on it.
     reloading: tokio::sync::Mutex<()>,
     sandbox: SandboxSpec,
-    artifacts: Arc<Artifacts>,
+    models: Arc<ModelCache>,
     config: PoolConfig,
     idle: Mutex<Vec<Instance<G>>>,
     permits: Semaphore,
@@ -141,7 +141,7 @@ impl<G: GuestWorld> InstancePool<G> {
         pre: G::Pre,
         reload: Option<Reload<G>>,
         sandbox: SandboxSpec,
-        artifacts: Arc<Artifacts>,
+        models: Arc<ModelCache>,
         config: PoolConfig,
         metrics: StageMetrics,
     ) -> InstancePool<G> {
@@ -151,7 +151,7 @@ impl<G: GuestWorld> InstancePool<G> {
             reload,
             reloading: tokio::sync::Mutex::new(()),
             sandbox,
-            artifacts,
+            models,
             permits: Semaphore::new(config.scaling.max_instances.max(1)),
             scale: Mutex::new(ScaleState {
                 scaler: Autoscaler::new(config.scaling.clone()),
@@ -364,7 +364,7 @@ impl<G: GuestWorld> InstancePool<G> {
             wasi,
             table: ResourceTable::new(),
             limits: GuestLimits::new(self.config.memory_limit_bytes),
-            artifacts: Arc::clone(&self.artifacts),
+            models: Arc::clone(&self.models),
             log: self.sandbox.log.clone(),
         };
         let mut store = Store::new(G::engine(&pre), state);

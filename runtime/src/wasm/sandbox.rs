@@ -3,7 +3,7 @@
 //! deployment's own `env_vars`), stdout/stderr into the deployment's log, no network, none
 //! of the host's environment, files or arguments.
 
-use crate::deployment::log::{LogLevel, LogSource, StageLog};
+use crate::deployment_log::{LogLevel, LogSource, StageLog};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::io;
@@ -98,7 +98,7 @@ impl LineBuffer {
             let line: Vec<u8> = partial.drain(..=end).collect();
             self.emit(&line[..line.len() - 1]);
         }
-        if partial.len() > crate::deployment::log::MAX_LINE_BYTES {
+        if partial.len() > crate::deployment_log::MAX_LINE_BYTES {
             let line = std::mem::take(&mut *partial);
             self.emit(&line);
         }

@@ -5,8 +5,8 @@ use super::bindings::Transformer;
 use super::component::{GuestError, LoadedComponent, finish};
 use super::pool::{InstancePool, PoolConfig, Reload};
 use super::sandbox::SandboxSpec;
-use crate::deployment::artifacts::Artifacts;
 use crate::metrics::StageMetrics;
+use crate::native::models::ModelCache;
 use std::sync::Arc;
 use tokio::time::timeout;
 
@@ -29,12 +29,12 @@ impl ComponentTransformer {
         loaded: LoadedComponent<Transformer>,
         reload: Option<Reload<Transformer>>,
         sandbox: SandboxSpec,
-        artifacts: Arc<Artifacts>,
+        models: Arc<ModelCache>,
         config: PoolConfig,
         metrics: StageMetrics,
     ) -> Result<ComponentTransformer, GuestError> {
         let warm_instances = config.scaling.min_instances.max(1);
-        let pool = InstancePool::new(loaded.pre, reload, sandbox, artifacts, config, metrics);
+        let pool = InstancePool::new(loaded.pre, reload, sandbox, models, config, metrics);
         for _ in 0..warm_instances {
             pool.warm_one().await?;
         }
