@@ -12,10 +12,10 @@
 
 use predictor_runtime::capacity::NodeCapacity;
 use predictor_runtime::deployment::loader::Loader;
-use predictor_runtime::inference::{self, Payload};
 use predictor_runtime::predictor::Predictor;
+use predictor_runtime::protocol::Codec;
+use predictor_runtime::protocol::v1::V1;
 use predictor_runtime::wasm::engine::EngineLimits;
-use serde_json::value::RawValue;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -53,9 +53,7 @@ async fn main() -> anyhow::Result<()> {
         let Ok(predictor) = deployment.predictor() else {
             anyhow::bail!("{}: not running", dir.display());
         };
-        let request: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("request.json"))?)?;
-        let instances = request["instances"].to_string();
+        let request = std::fs::read(dir.join("request.json"))?;
         let config = deployment.config.clone();
 
         let mut total = Vec::with_capacity(cycles);
@@ -69,16 +67,13 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             assert_eq!(
-                deployment.lifecycle_state(),
+                deployment.lifecycle_state().as_str(),
                 "Idle",
                 "the stage went to zero"
             );
-            let payload = Payload::Json {
-                columnar: false,
-                body: RawValue::from_string(instances.clone())?,
-            };
             let t0 = Instant::now();
-            std::hint::black_box(inference::run(predictor, &config.name, payload).await?);
+            let (payload, _) = V1.decode(&request, predictor.accepts())?;
+            std::hint::black_box(predictor.run(&config.name, payload).await?);
             total.push(t0.elapsed().as_secs_f64() * 1e3);
         }
         let summary = |v: &mut Vec<f64>| {

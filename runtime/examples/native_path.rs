@@ -2,7 +2,9 @@
 //! `cargo run --release --example native_path -- examples/iris-onnx/model.onnx`.
 
 use predictor_runtime::native::NativeModel;
-use predictor_runtime::protocol::v1;
+use predictor_runtime::protocol::Codec;
+use predictor_runtime::protocol::v1::{self, V1};
+use predictor_runtime::request::{Accepts, Output};
 use predictor_runtime::tensor::json::decode_nested;
 use std::time::Instant;
 
@@ -36,9 +38,12 @@ fn main() {
     time("model.run", &mut || {
         std::hint::black_box(model.run(vec![input.clone()]).unwrap());
     });
-    let out =
-        predictor_runtime::inference::Output::Tensors(model.run(vec![input.clone()]).unwrap());
+    let specs: Vec<_> = model.inputs().cloned().collect();
+    time("decode body for the graph", &mut || {
+        std::hint::black_box(V1.decode(body, Accepts::Tensors(&specs)).ok());
+    });
+    let out = Output::Tensors(model.run(vec![input.clone()]).unwrap());
     time("encode answer", &mut || {
-        std::hint::black_box(v1::encode(&out, false).unwrap());
+        std::hint::black_box(V1.encode(false, &out).unwrap());
     });
 }

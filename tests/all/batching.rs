@@ -479,7 +479,8 @@ async fn a_disabled_batcher_is_not_there() {
             .deployment("rows")
             .serving()
             .unwrap()
-            .batcher
+            .predictor
+            .batcher()
             .is_none()
     );
     let server = &server;

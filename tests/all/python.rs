@@ -495,8 +495,8 @@ class Transformer(object):
         (
             s.transformer
                 .as_ref()
-                .map(|t| t.pool().metrics.instances.get()),
-            s.predictor.platform(),
+                .map(|t| t.component().pool().metrics.instances.get()),
+            s.predictor.predictor().platform(),
         )
     }) else {
         panic!("iris-wrapped is running")

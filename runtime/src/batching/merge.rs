@@ -7,7 +7,7 @@
 //! An answer splits only when every part of it has one row per merged row; anything else is
 //! a [`SplitError`] and the batcher answers each member on its own instead.
 
-use crate::inference::{Output, Payload};
+use crate::request::{Output, Payload};
 use crate::tensor::{Datatype, Tensor};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;

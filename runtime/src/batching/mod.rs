@@ -7,12 +7,12 @@
 //!    │                                 │ first request, or before a member's timeout
 //!    │                                 ▼
 //!    └── oneshot: its own slice ◄── batch task: waits for one of `concurrency` slots, merges,
-//!                                   runs once ([`crate::inference::run`]), splits
+//!                                   runs once ([`Runner::run`]), splits
 //! ```
 //!
-//! What runs a batch is a [`runner::Runner`]: the predictor, or one stage of the transformer
+//! What runs a batch is a [`Runner`]: the predictor, or one phase of the transformer
 //! (`transformer.inference_batcher`: V1 bodies of rows merged into one `preprocess` or
-//! `postprocess` call).
+//! `postprocess` call). This module knows neither: it depends on the trait alone.
 //!
 //! A merged batch that fails, or whose answer does not have one row per row, is rerun one
 //! request at a time, so nobody gets someone else's error. `timeout` bounds a request's
@@ -23,15 +23,12 @@
 pub mod merge;
 pub mod runner;
 
-use crate::definition::{DeploymentConfig, InferenceBatcher};
+use crate::definition::InferenceBatcher;
 use crate::deployment_log::DeploymentLog;
-use crate::inference::{Answer, InferenceError, Output, Payload};
-use crate::metrics::{BatchMetrics, FlushReason, Metrics};
-use crate::predictor::Predictor;
-use crate::role::Role;
-use crate::wasm::transformer::{ComponentTransformer, Stage};
+use crate::metrics::{BatchMetrics, FlushReason};
+use crate::request::{Answer, BatchTiming, InferenceError, Output, Payload};
 use merge::BatchKey;
-use runner::Runner;
+pub use runner::Runner;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -81,140 +78,35 @@ impl BatchSettings {
             concurrency,
         })
     }
-}
 
-/// The batcher of a deployment whose `inference_batcher` is enabled. Batches run on as many
-/// slots as the deployment may compute at once: its `max_instances` for a component, its
-/// graph's run slots (`resources.limits.cores`, at most the machine's) for a native graph.
-pub fn start(
-    config: &DeploymentConfig,
-    predictor: &Arc<Predictor>,
-    max_queue: usize,
-    metrics: &Metrics,
-    log: &Arc<DeploymentLog>,
-) -> Option<Batcher> {
-    let (concurrency, rejected) = match &**predictor {
-        Predictor::Component(c) => (
-            c.pool().config().scaling.max_instances,
-            c.pool().metrics.queue.clone(),
-        ),
-        Predictor::Native(model) => (
-            model.slots(),
-            metrics.stage(&config.name, Role::Predictor).queue,
-        ),
-    };
-    let settings = BatchSettings::of(config.inference_batcher.as_ref(), max_queue, concurrency)?;
-    log_settings(log, "", &settings);
-    Some(Batcher::start(
-        &config.name,
-        settings,
-        Runner::Predictor(Arc::clone(predictor)),
-        metrics.batch(&config.name, runner::label(None)),
-        rejected,
-        Arc::clone(log),
-    ))
-}
-
-/// The batchers of the transformer's `preprocess` and `postprocess` when its
-/// `inference_batcher` is enabled; they run on as many slots as it has instances.
-pub fn start_transformer(
-    config: &DeploymentConfig,
-    transformer: &Arc<ComponentTransformer>,
-    max_queue: usize,
-    metrics: &Metrics,
-    log: &Arc<DeploymentLog>,
-) -> Option<TransformerBatchers> {
-    let batcher = config.transformer.as_ref()?.inference_batcher.as_ref();
-    let pool = transformer.pool();
-    let settings = BatchSettings::of(batcher, max_queue, pool.config().scaling.max_instances)?;
-    log_settings(log, "transformer ", &settings);
-    let start = |stage: Stage| {
-        Batcher::start(
-            &config.name,
-            settings.clone(),
-            Runner::Transformer {
-                transformer: Arc::clone(transformer),
-                stage,
-            },
-            metrics.batch(&config.name, runner::label(Some(stage))),
-            pool.metrics.queue.clone(),
-            Arc::clone(log),
-        )
-    };
-    Some(TransformerBatchers {
-        preprocess: start(Stage::Preprocess),
-        postprocess: start(Stage::Postprocess),
-    })
-}
-
-/// The transformer's two batch queues.
-pub struct TransformerBatchers {
-    pub preprocess: Batcher,
-    pub postprocess: Batcher,
-}
-
-impl TransformerBatchers {
-    pub fn of(&self, stage: Stage) -> &Batcher {
-        match stage {
-            Stage::Preprocess => &self.preprocess,
-            Stage::Postprocess => &self.postprocess,
-        }
-    }
-}
-
-fn log_settings(log: &DeploymentLog, what: &str, settings: &BatchSettings) {
-    log.info(format!(
-        "{what}batching: up to {} rows per batch, {} ms latency, timeout {}, {} batch(es) at once, queue {}",
-        settings.max_batch_size,
-        settings.max_latency.as_millis(),
-        settings
-            .timeout
-            .map_or("none".to_string(), |t| format!("{} ms", t.as_millis())),
-        settings.concurrency,
-        settings.max_queue
-    ));
-}
-
-/// How a request was batched: reported to the client in `Server-Timing`.
-#[derive(Clone, Copy, Debug)]
-pub struct BatchTiming {
-    /// From arrival to its batch starting to run.
-    pub queue: Duration,
-    /// The batch's run (merge, predict, split; reruns included).
-    pub compute: Duration,
-    /// Rows in its batch.
-    pub rows: usize,
-    /// Requests in its batch.
-    pub requests: usize,
-}
-
-impl BatchTiming {
-    /// The `Server-Timing` header value (W3C), durations in milliseconds.
-    pub fn server_timing(&self) -> String {
-        format!(
-            "batch-queue;dur={:.3}, compute;dur={:.3}, batch;desc=\"{} rows, {} requests\"",
-            self.queue.as_secs_f64() * 1e3,
-            self.compute.as_secs_f64() * 1e3,
-            self.rows,
-            self.requests
-        )
+    /// One line in the deployment's log; `what` names the queue ("", "transformer ").
+    pub fn log(&self, log: &DeploymentLog, what: &str) {
+        log.info(format!(
+            "{what}batching: up to {} rows per batch, {} ms latency, timeout {}, {} batch(es) at once, queue {}",
+            self.max_batch_size,
+            self.max_latency.as_millis(),
+            self.timeout
+                .map_or("none".to_string(), |t| format!("{} ms", t.as_millis())),
+            self.concurrency,
+            self.max_queue
+        ));
     }
 }
 
 /// A deployment's batcher. Dropping it (with its deployment) ends its worker once the
 /// queued requests are sent on their way.
-pub struct Batcher {
+pub struct Batcher<R: Runner> {
     tx: mpsc::UnboundedSender<Member>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<R>>,
 }
 
-struct Shared {
+struct Shared<R> {
     name: String,
     settings: BatchSettings,
-    runner: Runner,
+    runner: Arc<R>,
     slots: Arc<Semaphore>,
     /// Requests submitted whose batch has not started running.
-    queued: AtomicUsize,
+    queued: Arc<AtomicUsize>,
     /// Recent batch run time (moving average), to close a batch early enough for a timeout.
     compute_us: AtomicU64,
     metrics: BatchMetrics,
@@ -236,30 +128,30 @@ struct Member {
 }
 
 /// A request's place in the queue bound, given back when its batch starts or it is dropped.
-struct Queued(Arc<Shared>);
+struct Queued(Arc<AtomicUsize>);
 
 impl Drop for Queued {
     fn drop(&mut self) {
-        self.0.queued.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-impl Batcher {
+impl<R: Runner> Batcher<R> {
     /// Starts the batcher's worker on the current Tokio runtime.
     pub fn start(
         name: &str,
         settings: BatchSettings,
-        runner: Runner,
+        runner: Arc<R>,
         metrics: BatchMetrics,
         rejected: prometheus_client::metrics::counter::Counter,
         log: Arc<DeploymentLog>,
-    ) -> Batcher {
+    ) -> Batcher<R> {
         let shared = Arc::new(Shared {
             name: name.to_string(),
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             settings,
             runner,
-            queued: AtomicUsize::new(0),
+            queued: Arc::new(AtomicUsize::new(0)),
             compute_us: AtomicU64::new(0),
             metrics,
             rejected,
@@ -278,7 +170,6 @@ impl Batcher {
     /// Queues a request and waits for its own slice of its batch's answer.
     pub async fn submit(&self, payload: Payload) -> Result<Answer, InferenceError> {
         let shared = &self.shared;
-        let payload = shared.runner.prepare(payload)?;
         let Some((key, rows)) = merge::shape_of(&payload) else {
             // Not mergeable (not rows, no rows): served alone, as without a batcher.
             return shared
@@ -301,7 +192,7 @@ impl Batcher {
                 ),
             });
         }
-        let queued = Queued(Arc::clone(shared));
+        let queued = Queued(Arc::clone(&shared.queued));
         let arrived = Instant::now();
         let deadline = shared.settings.timeout.map(|t| arrived + t);
         let (reply, answer) = oneshot::channel();
@@ -352,7 +243,7 @@ struct Open {
     reason: FlushReason,
 }
 
-async fn worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Member>) {
+async fn worker<R: Runner>(shared: Arc<Shared<R>>, mut rx: mpsc::UnboundedReceiver<Member>) {
     let mut open: Vec<Open> = Vec::new();
     loop {
         let next = open.iter().map(|b| b.flush_at).min();
@@ -391,7 +282,7 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-fn add(shared: &Arc<Shared>, open: &mut Vec<Open>, member: Member) {
+fn add<R: Runner>(shared: &Arc<Shared<R>>, open: &mut Vec<Open>, member: Member) {
     let max = shared.settings.max_batch_size;
     if let Some(i) = open.iter().position(|b| b.key == member.key)
         && open[i].rows + member.rows > max
@@ -434,13 +325,13 @@ fn add(shared: &Arc<Shared>, open: &mut Vec<Open>, member: Member) {
     }
 }
 
-fn flush(shared: &Arc<Shared>, batch: Open, reason: FlushReason) {
+fn flush<R: Runner>(shared: &Arc<Shared<R>>, batch: Open, reason: FlushReason) {
     shared.metrics.flushed(reason);
     tokio::spawn(run_batch(Arc::clone(shared), batch.key, batch.members));
 }
 
 /// Waits for a slot, runs the batch and answers each member.
-async fn run_batch(shared: Arc<Shared>, key: BatchKey, members: Vec<Member>) {
+async fn run_batch<R: Runner>(shared: Arc<Shared<R>>, key: BatchKey, members: Vec<Member>) {
     let _slot = Arc::clone(&shared.slots)
         .acquire_owned()
         .await
@@ -487,8 +378,8 @@ async fn run_batch(shared: Arc<Shared>, key: BatchKey, members: Vec<Member>) {
 }
 
 /// One run over the merged members, split back; members one by one when that fails.
-async fn run_members(
-    shared: &Shared,
+async fn run_members<R: Runner>(
+    shared: &Shared<R>,
     key: &BatchKey,
     mut payloads: Vec<Payload>,
     rows: &[usize],

@@ -41,7 +41,7 @@ fn tick(deployment: &Arc<Deployment>, now: Instant) {
     let Ok(serving) = deployment.serving() else {
         return;
     };
-    match &*serving.predictor {
+    match serving.predictor.predictor() {
         Predictor::Component(c) => prewarm(deployment, Role::Predictor, c.pool().autoscale(now)),
         Predictor::Native(graph) => {
             if graph.scale_to_zero_if_idle(now) {
@@ -50,7 +50,11 @@ fn tick(deployment: &Arc<Deployment>, now: Instant) {
         }
     }
     if let Some(t) = &serving.transformer {
-        prewarm(deployment, Role::Transformer, t.pool().autoscale(now));
+        prewarm(
+            deployment,
+            Role::Transformer,
+            t.component().pool().autoscale(now),
+        );
     }
     if deployment.lifecycle_state() == LifecycleState::Idle && serving.models.forget_all() {
         crate::allocator::release_soon();
@@ -67,9 +71,9 @@ fn prewarm(deployment: &Arc<Deployment>, stage: Role, n: usize) {
         let Ok(serving) = deployment.serving() else {
             return;
         };
-        match (stage, &*serving.predictor, &serving.transformer) {
+        match (stage, serving.predictor.predictor(), &serving.transformer) {
             (Role::Predictor, Predictor::Component(c), _) => c.pool().prewarm(n).await,
-            (Role::Transformer, _, Some(t)) => t.pool().prewarm(n).await,
+            (Role::Transformer, _, Some(t)) => t.component().pool().prewarm(n).await,
             _ => {}
         }
     });

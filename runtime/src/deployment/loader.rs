@@ -17,10 +17,11 @@ use crate::native::ModelError;
 use crate::native::gate::Gate;
 use crate::native::models::ModelCache;
 use crate::native::stage::GraphStage;
-use crate::predictor::Predictor;
+use crate::predictor::{Predictor, PredictorStage};
 use crate::python::{BuildError, Componentizer};
 use crate::role::Role;
 use crate::scaling::ScalingPolicy;
+use crate::transformer::TransformerStage;
 use crate::wasm;
 use crate::wasm::compile_cache::{CacheOutcome, CompileCache};
 use crate::wasm::component::{self, ComponentPredictor, GuestError, LoadError, LoadedComponent};
@@ -395,20 +396,18 @@ impl Loader {
                 )
                 .await
                 .map_err(DeployError::Transformer)?;
-                Some(Arc::new(transformer))
+                Some(TransformerStage::new(
+                    transformer,
+                    config,
+                    self.max_queue,
+                    &self.metrics,
+                    log,
+                ))
             }
         };
-        let predictor = Arc::new(predictor);
-        let batcher =
-            crate::batching::start(config, &predictor, self.max_queue, &self.metrics, log);
-        let transformer_batchers = transformer.as_ref().and_then(|t| {
-            crate::batching::start_transformer(config, t, self.max_queue, &self.metrics, log)
-        });
         Ok(Serving {
-            predictor,
-            batcher,
+            predictor: PredictorStage::new(predictor, config, self.max_queue, &self.metrics, log),
             transformer,
-            transformer_batchers,
             models,
         })
     }

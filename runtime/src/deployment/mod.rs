@@ -12,7 +12,8 @@ pub mod registry;
 use crate::definition::DeploymentConfig;
 use crate::deployment_log::DeploymentLog;
 use crate::lifecycle::LifecycleState;
-use crate::predictor::Predictor;
+use crate::predictor::{Predictor, PredictorStage};
+use crate::transformer::TransformerStage;
 use crate::wasm::transformer::ComponentTransformer;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,14 +23,10 @@ pub const DEFINITION_FILE: &str = "deployment.json";
 
 /// What a running deployment serves with.
 pub struct Serving {
-    /// Shared with the batcher's batches, which outlive no deployment but run as tasks.
-    pub predictor: Arc<Predictor>,
-    /// Merges requests into batches (`inference_batcher` enabled).
-    pub batcher: Option<crate::batching::Batcher>,
+    /// The predictor, behind its batcher when it batches.
+    pub predictor: PredictorStage,
     /// Rewrites request bodies before the predictor and response bodies after it.
-    pub transformer: Option<Arc<ComponentTransformer>>,
-    /// Merges the transformer's V1 bodies into batches (`transformer.inference_batcher`).
-    pub transformer_batchers: Option<crate::batching::TransformerBatchers>,
+    pub transformer: Option<TransformerStage>,
     /// Its files, and the models opened from them (dropped when every stage is at zero).
     pub models: Arc<crate::native::models::ModelCache>,
 }
@@ -59,7 +56,7 @@ impl Deployment {
 
     /// The predictor, if the deployment is running.
     pub fn predictor(&self) -> Result<&Predictor, &str> {
-        self.serving().map(|s| &*s.predictor)
+        self.serving().map(|s| s.predictor.predictor())
     }
 
     /// The predictor and transformer, if the deployment is running.
@@ -72,7 +69,10 @@ impl Deployment {
 
     /// The transformer, if the deployment is running and has one.
     pub fn transformer(&self) -> Option<&ComponentTransformer> {
-        self.serving().ok().and_then(|s| s.transformer.as_deref())
+        self.serving()
+            .ok()
+            .and_then(|s| s.transformer.as_ref())
+            .map(TransformerStage::component)
     }
 
     /// A V2-style state name. A deployment at zero is ready: it answers after a cold start
@@ -90,14 +90,11 @@ impl Deployment {
         let Ok(serving) = self.serving() else {
             return LifecycleState::Failed;
         };
-        let predictor_idle = match &*serving.predictor {
-            Predictor::Component(c) => c.pool().is_at_zero(),
-            Predictor::Native(g) => g.is_at_zero(),
-        };
+        let predictor_idle = serving.predictor.predictor().is_at_zero();
         let transformer_idle = serving
             .transformer
             .as_ref()
-            .is_none_or(|t| t.pool().is_at_zero());
+            .is_none_or(|t| t.component().pool().is_at_zero());
         if predictor_idle && transformer_idle {
             LifecycleState::Idle
         } else {

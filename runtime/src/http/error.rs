@@ -1,7 +1,9 @@
-//! The one error type handlers return: a status and a message, answered as
-//! `{"error": "..."}`. Internal details stay in the logs; messages say what went wrong.
+//! The one error type handlers return: a status, a stable kind and a message, answered as
+//! `{"error": "...", "kind": "..."}`. Internal details stay in the logs; messages say what
+//! went wrong, kinds let clients branch without reading them.
 
-use crate::inference::InferenceError;
+use crate::error_kind::ErrorKind;
+use crate::request::InferenceError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -9,15 +11,18 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
+    pub kind: ErrorKind,
     pub message: String,
     /// Seconds for a `Retry-After` header (overload answers).
     pub retry_after: Option<u32>,
 }
 
 impl ApiError {
+    /// An error of the kind its status implies.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
+            kind: ErrorKind::of_status(status.as_u16()),
             message: message.into(),
             retry_after: None,
         }
@@ -26,24 +31,20 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
+
+    /// The same error with a more precise kind than its status gives.
+    pub fn with_kind(self, kind: ErrorKind) -> Self {
+        ApiError { kind, ..self }
+    }
 }
 
 impl From<InferenceError> for ApiError {
     fn from(e: InferenceError) -> Self {
-        let status = match &e {
-            InferenceError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            InferenceError::NotFound(_) => StatusCode::NOT_FOUND,
-            InferenceError::NotReady { .. } | InferenceError::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            InferenceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            InferenceError::PredictorFailed { .. }
-            | InferenceError::Trapped { .. }
-            | InferenceError::MalformedOutput { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after = matches!(e, InferenceError::Overloaded { .. }).then_some(1);
         ApiError {
             retry_after,
+            kind: e.kind(),
             ..ApiError::new(status, e.to_string())
         }
     }
@@ -87,7 +88,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (
             self.status,
-            Json(serde_json::json!({ "error": self.message })),
+            Json(serde_json::json!({ "error": self.message, "kind": self.kind })),
         )
             .into_response();
         if let Some(seconds) = self.retry_after {

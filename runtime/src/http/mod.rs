@@ -17,7 +17,10 @@ pub mod v2;
 
 use crate::deployment::Deployment;
 use crate::deployment::registry::Registry;
+use crate::inference;
 use crate::inference_log::Exchange as InferenceExchange;
+use crate::protocol::Codec;
+use crate::request::BatchTiming;
 use axum::Router;
 use axum::body::Body;
 use axum::body::Bytes;
@@ -143,9 +146,7 @@ pub fn lookup(
     version: Option<&str>,
 ) -> Result<Arc<Deployment>, ApiError> {
     let deployment = state.registry.get(model).ok_or_else(|| {
-        ApiError::from(crate::inference::InferenceError::NotFound(
-            model.to_string(),
-        ))
+        ApiError::from(crate::request::InferenceError::NotFound(model.to_string()))
     })?;
     if let Some(v) = version
         && v != deployment.config.model_version.to_string()
@@ -161,7 +162,7 @@ pub fn lookup(
 /// Serves one inference request with `serve`; when the deployment logs inferences (and this
 /// request is sampled), hands the request and the answer (errors included, with their
 /// status) to its logger once the answer is ready. The bodies are shared, not copied.
-pub async fn with_inference_log<F, Fut>(
+async fn with_inference_log<F, Fut>(
     deployment: &Deployment,
     headers: &HeaderMap,
     body: Bytes,
@@ -205,6 +206,37 @@ where
     Response::from_parts(parts, Body::from(answer))
 }
 
+/// Serves one inference request on `deployment` through the chain with `codec`, and logs
+/// the exchange when the deployment logs inferences.
+pub async fn infer<C: Codec>(
+    deployment: &Deployment,
+    headers: &HeaderMap,
+    body: Bytes,
+    codec: C,
+) -> Response {
+    with_inference_log(deployment, headers, body, |body| async move {
+        let served = inference::serve(deployment, codec, body).await?;
+        let response = match served.binary_json_length {
+            None => json_response(served.body),
+            Some(json_length) => {
+                let mut response = Response::new(Body::from(served.body));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                headers.insert(
+                    crate::protocol::v2::BINARY_HEADER,
+                    HeaderValue::from(json_length),
+                );
+                response
+            }
+        };
+        Ok(with_batch_timing(response, served.batch))
+    })
+    .await
+}
+
 /// A 200 with a JSON body already encoded.
 pub fn json_response(body: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(body));
@@ -217,10 +249,7 @@ pub fn json_response(body: Vec<u8>) -> Response {
 
 /// Adds `Server-Timing` with the request's batch queue wait and its batch's compute time,
 /// when it was batched.
-pub fn with_batch_timing(
-    mut response: Response,
-    batch: Option<crate::batching::BatchTiming>,
-) -> Response {
+fn with_batch_timing(mut response: Response, batch: Option<BatchTiming>) -> Response {
     if let Some(timing) = batch
         && let Ok(value) = HeaderValue::from_str(&timing.server_timing())
     {

@@ -1,10 +1,9 @@
 //! KServe V1 routes (with TensorFlow Serving's status fields and versioned paths).
 
 use super::error::ApiError;
-use super::{AppState, json_response, lookup, with_batch_timing, with_inference_log};
-use crate::deployment::Deployment;
+use super::{AppState, infer, lookup};
 use crate::inference;
-use crate::protocol::v1;
+use crate::protocol::v1::V1;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -105,20 +104,5 @@ async fn run(
         ));
     }
     let deployment = lookup(state, model, version)?;
-    Ok(with_inference_log(&deployment, headers, body, |body| {
-        predict(&deployment, body)
-    })
-    .await)
-}
-
-async fn predict(deployment: &Deployment, body: Bytes) -> Result<Response, ApiError> {
-    let predictor = inference::running(deployment)?;
-    let body = inference::preprocess(deployment, body).await?;
-    let (payload, columnar) = v1::decode_for(predictor, &body)?;
-    let answer = inference::dispatch(deployment, payload).await?;
-    let encoded = v1::encode(&answer.output, columnar)?;
-    Ok(with_batch_timing(
-        json_response(inference::postprocess(deployment, encoded).await?),
-        answer.batch,
-    ))
+    Ok(infer(&deployment, headers, body, V1).await)
 }

@@ -2,15 +2,14 @@
 //! and the repository index.
 
 use super::error::ApiError;
-use super::{AppState, json_response, lookup, with_batch_timing, with_inference_log};
-use crate::deployment::Deployment;
+use super::{AppState, json_response, lookup};
 use crate::inference;
-use crate::protocol::v2::{self, ModelMetadata, ServerMetadata};
+use crate::protocol::v2::{self, ModelMetadata, ServerMetadata, V2};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -61,7 +60,7 @@ pub async fn metadata(
 ) -> Result<Response, ApiError> {
     let (model, version) = model_version(&path)?;
     let deployment = lookup(&state, model, version)?;
-    let predictor = inference::running(&deployment)?;
+    let predictor = inference::running(&deployment)?.predictor.predictor();
     let (inputs, outputs) = predictor.signature();
     let body = serde_json::to_vec(&ModelMetadata {
         name: deployment.name(),
@@ -99,58 +98,14 @@ pub async fn infer(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let (model, version) = model_version(&path)?;
+    let json_length = binary_header(&headers)?;
     let deployment = lookup(&state, model, version)?;
-    Ok(with_inference_log(&deployment, &headers, body, |body| {
-        infer_on(&deployment, &headers, body)
-    })
-    .await)
-}
-
-async fn infer_on(
-    deployment: &Deployment,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let json_length = binary_header(headers)?;
-    inference::running(deployment)?;
-    if deployment.transformer().is_some() && json_length.is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "deployment {:?} has a transformer, which takes and gives JSON: send the request without the binary tensor extension ({})",
-                deployment.name(),
-                v2::BINARY_HEADER
-            ),
-        ));
-    }
-    let body = inference::preprocess(deployment, body).await?;
-    let mut decoded = v2::decode(&body, json_length)?;
-    if deployment.transformer().is_some() {
-        // The transformer's postprocess reads JSON: outputs cannot be binary.
-        decoded.binary_outputs = v2::BinaryOutputs::default();
-    }
-    let answer = inference::dispatch(deployment, decoded.payload).await?;
-    let encoded = v2::encode(
+    let codec = V2::new(
         deployment.name(),
         deployment.config.model_version,
-        decoded.id.as_deref(),
-        &decoded.binary_outputs,
-        &answer.output,
-    )?;
-    let Some(json_length) = encoded.json_length else {
-        return Ok(with_batch_timing(
-            json_response(inference::postprocess(deployment, encoded.body).await?),
-            answer.batch,
-        ));
-    };
-    let mut response = Response::new(axum::body::Body::from(encoded.body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
+        json_length,
     );
-    headers.insert(v2::BINARY_HEADER, HeaderValue::from(json_length));
-    Ok(with_batch_timing(response, answer.batch))
+    Ok(super::infer(&deployment, &headers, body, codec).await)
 }
 
 /// `POST /v2/repository/index`.

@@ -543,14 +543,14 @@ fn instances(d: &Deployment) -> Value {
     let Ok(serving) = d.serving() else {
         return Value::Null;
     };
-    let predictor = match &*serving.predictor {
+    let predictor = match serving.predictor.predictor() {
         Predictor::Component(c) => json!(c.pool().metrics.instances.get()),
         Predictor::Native(_) => json!("native"),
     };
     let transformer = serving
         .transformer
         .as_ref()
-        .map(|t| t.pool().metrics.instances.get());
+        .map(|t| t.component().pool().metrics.instances.get());
     json!({"predictor": predictor, "transformer": transformer})
 }
 

@@ -15,6 +15,7 @@ pub mod models;
 pub mod ops;
 pub mod stage;
 
+use crate::request::InferenceError;
 use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,24 @@ pub const INLINE_RUN_BUDGET: Duration = Duration::from_micros(50);
 /// Requests with more input elements than this never run in place, whatever the estimate
 /// (a large batch costs more than the small requests the estimate was learnt from).
 pub const INLINE_MAX_ELEMENTS: usize = 4096;
+
+impl ModelError {
+    /// The error as the client sees it: bad input is the client's, a full queue a 503, the
+    /// rest the deployment's.
+    pub fn for_client(self, deployment: &str) -> InferenceError {
+        match self {
+            ModelError::Input(m) => InferenceError::BadRequest(m),
+            e @ ModelError::Overloaded { .. } => InferenceError::Overloaded {
+                deployment: deployment.to_string(),
+                message: format!("{e}; retry shortly"),
+            },
+            other => InferenceError::PredictorFailed {
+                deployment: deployment.to_string(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
 
 /// A runnable graph and its signature.
 pub struct NativeModel {

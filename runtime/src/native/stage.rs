@@ -72,6 +72,11 @@ impl GraphStage {
         &self.outputs
     }
 
+    /// Its series (cold starts, queue refusals).
+    pub fn metrics(&self) -> &StageMetrics {
+        &self.metrics
+    }
+
     /// How many runs go at once.
     pub fn slots(&self) -> usize {
         self.gate.slots()

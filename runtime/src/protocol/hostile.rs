@@ -3,10 +3,10 @@
 //! panic the decoders; each is decoded or refused as a bad request, and every tensor that
 //! is accepted holds exactly the bytes its shape and datatype describe.
 
+use super::v1::decode_v1_floats;
 use super::{v1, v2};
-use crate::inference::{InferenceError, Payload};
+use crate::request::{InferenceError, Payload};
 use crate::tensor::json::decode_nested;
-use crate::tensor::stream::decode_v1_floats;
 use crate::tensor::{Datatype, MAX_RANK, Tensor, element_count, split_bytes};
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -1,7 +1,8 @@
 //! The Open Inference Protocol (KServe V2, Triton, MLServer) over JSON: inference requests
 //! and responses, and model metadata.
 
-use crate::inference::{InferenceError, Output, Payload};
+use super::{Codec, Encoded};
+use crate::request::{Accepts, InferenceError, Output, Payload};
 use crate::tensor::json::{FlatData, decode as decode_tensor};
 use crate::tensor::{Datatype, Tensor, TensorSpec, check_request_shape};
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,64 @@ pub struct Decoded {
     pub id: Option<String>,
     /// How the response lays out its outputs.
     pub binary_outputs: BinaryOutputs,
+}
+
+/// The V2 codec of one `/infer` request on one model.
+pub struct V2<'a> {
+    /// The model's name and version, echoed in the answer.
+    pub model_name: &'a str,
+    pub model_version: u32,
+    /// The binary extension's header: the JSON part's length, when the client sent it.
+    pub json_length: Option<usize>,
+    /// Whether the answer must be all JSON (a transformer reads it).
+    json_only: bool,
+}
+
+impl<'a> V2<'a> {
+    pub fn new(model_name: &'a str, model_version: u32, json_length: Option<usize>) -> Self {
+        V2 {
+            model_name,
+            model_version,
+            json_length,
+            json_only: false,
+        }
+    }
+}
+
+impl Codec for V2<'_> {
+    /// The request's `id` and the outputs it wants as binary.
+    type Meta = (Option<String>, BinaryOutputs);
+
+    fn json_only(&mut self, deployment: &str) -> Result<(), InferenceError> {
+        if self.json_length.is_some() {
+            return Err(InferenceError::BadRequest(format!(
+                "deployment {deployment:?} has a transformer, which takes and gives JSON: send the request without the binary tensor extension ({BINARY_HEADER})"
+            )));
+        }
+        self.json_only = true;
+        Ok(())
+    }
+
+    /// V2 inputs are tensors whatever the predictor: a component takes them as they are.
+    fn decode(&self, body: &[u8], _: Accepts<'_>) -> Result<(Payload, Self::Meta), InferenceError> {
+        let decoded = decode(body, self.json_length)?;
+        Ok((decoded.payload, (decoded.id, decoded.binary_outputs)))
+    }
+
+    fn encode(&self, (id, binary): Self::Meta, output: &Output) -> Result<Encoded, InferenceError> {
+        let binary = if self.json_only {
+            BinaryOutputs::default()
+        } else {
+            binary
+        };
+        encode(
+            self.model_name,
+            self.model_version,
+            id.as_deref(),
+            &binary,
+            output,
+        )
+    }
 }
 
 /// Decodes an `/infer` body. `json_length` is the binary extension's header: the body is
@@ -204,13 +263,6 @@ struct BinarySize {
     binary_data_size: usize,
 }
 
-/// An encoded `/infer` answer: the body, and the JSON part's length when binary tensors
-/// follow it (sent as the `Inference-Header-Content-Length` header).
-pub struct Encoded {
-    pub body: Vec<u8>,
-    pub json_length: Option<usize>,
-}
-
 /// Encodes the answer to an `/infer` request.
 pub fn encode(
     model_name: &str,
@@ -246,10 +298,7 @@ pub fn encode(
     let mut body = serde_json::to_vec(&response)
         .map_err(|e| InferenceError::BadRequest(format!("cannot encode the answer: {e}")))?;
     if !as_binary.contains(&true) {
-        return Ok(Encoded {
-            body,
-            json_length: None,
-        });
+        return Ok(Encoded::json(body));
     }
     let json_length = body.len();
     for (t, _) in tensors.iter().zip(&as_binary).filter(|(_, b)| **b) {
@@ -257,7 +306,7 @@ pub fn encode(
     }
     Ok(Encoded {
         body,
-        json_length: Some(json_length),
+        binary_json_length: Some(json_length),
     })
 }
 
@@ -334,7 +383,7 @@ mod tests {
             &Output::Tensors(vec![t]),
         )
         .unwrap();
-        assert_eq!(encoded.json_length, None);
+        assert_eq!(encoded.binary_json_length, None);
         let v: Value = serde_json::from_slice(&encoded.body).unwrap();
         assert_eq!(
             v,
@@ -370,7 +419,7 @@ mod tests {
             &Output::Tensors(inputs[..2].to_vec()),
         )
         .unwrap();
-        let n = encoded.json_length.expect("binary output");
+        let n = encoded.binary_json_length.expect("binary output");
         let v: Value = serde_json::from_slice(&encoded.body[..n]).unwrap();
         assert_eq!(
             v["outputs"][0]["parameters"],

@@ -7,7 +7,6 @@
 
 pub mod json;
 pub mod nesting;
-pub mod scan;
 pub mod stream;
 
 use serde::{Deserialize, Serialize};

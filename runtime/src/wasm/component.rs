@@ -9,6 +9,8 @@ use super::sandbox::SandboxSpec;
 use super::world::GuestWorld;
 use crate::metrics::StageMetrics;
 use crate::native::models::ModelCache;
+use crate::request::InferenceError;
+use crate::role::Role;
 use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
 use tokio::time::{error::Elapsed, timeout};
@@ -45,6 +47,44 @@ pub enum GuestError {
     /// No instance could be created.
     #[error("{0}")]
     Pool(#[from] PoolError),
+}
+
+impl GuestError {
+    /// The error as the client sees it: bad input is the client's; the rest name the
+    /// deployment and the role ("the predictor failed: ...", "the transformer trapped: ...").
+    pub fn for_client(self, deployment: &str, role: Role) -> InferenceError {
+        let deployment = deployment.to_string();
+        let message = |e: &GuestError| format!("the {role} {e}");
+        match self {
+            GuestError::BadInput(m) => InferenceError::BadRequest(m),
+            GuestError::Pool(PoolError::QueueFull { .. }) => InferenceError::Overloaded {
+                deployment,
+                message: format!("the {role} is overloaded: {self}; retry shortly"),
+            },
+            GuestError::Timeout(_) => InferenceError::Timeout {
+                message: message(&self),
+                deployment,
+            },
+            GuestError::MemoryLimit(_) => InferenceError::MemoryLimit {
+                message: message(&self),
+                deployment,
+            },
+            GuestError::Trapped(_) => InferenceError::Trapped {
+                message: message(&self),
+                deployment,
+            },
+            GuestError::Malformed(_) | GuestError::OutputTooLarge { .. } => {
+                InferenceError::MalformedOutput {
+                    message: message(&self),
+                    deployment,
+                }
+            }
+            GuestError::Failed(_) | GuestError::Pool(_) => InferenceError::PredictorFailed {
+                message: message(&self),
+                deployment,
+            },
+        }
+    }
 }
 
 /// Builds the linker every component deployment uses: WASI 0.2 plus our imports.

@@ -10,9 +10,9 @@ use crate::native::models::ModelCache;
 use std::sync::Arc;
 use tokio::time::timeout;
 
-/// Which side of the predictor a body is transformed on.
-#[derive(Clone, Copy, Debug)]
-pub enum Stage {
+/// Which side of the predictor a body is transformed on: the transformer's phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
     Preprocess,
     Postprocess,
 }
@@ -48,17 +48,17 @@ impl ComponentTransformer {
         &self.pool
     }
 
-    /// Runs one stage on a JSON body; the answer is checked to be JSON.
-    pub async fn transform(&self, stage: Stage, body: &str) -> Result<String, GuestError> {
+    /// Runs one phase on a JSON body; the answer is checked to be JSON.
+    pub async fn transform(&self, phase: Phase, body: &str) -> Result<String, GuestError> {
         let deadline = self.pool.call_deadline();
         let mut lease = self.pool.acquire().await?;
         let instance = lease.instance();
         let exports = instance.guest.predictor_runtime_transform();
-        let result = match stage {
-            Stage::Preprocess => {
+        let result = match phase {
+            Phase::Preprocess => {
                 timeout(deadline, exports.call_preprocess(&mut instance.store, body)).await
             }
-            Stage::Postprocess => {
+            Phase::Postprocess => {
                 timeout(
                     deadline,
                     exports.call_postprocess(&mut instance.store, body),
@@ -68,7 +68,7 @@ impl ComponentTransformer {
         };
         let answer = finish(lease, result, |a: &String| a.len())?;
         serde_json::from_str::<serde::de::IgnoredAny>(&answer).map_err(|e| {
-            GuestError::Malformed(format!("{stage:?} did not return valid JSON: {e}"))
+            GuestError::Malformed(format!("{phase:?} did not return valid JSON: {e}"))
         })?;
         Ok(answer)
     }

@@ -1,10 +1,20 @@
 //! KServe V1 (and TensorFlow Serving's REST predict): `{"instances": [...]}` (rows) or
 //! `{"inputs": ...}` (columns) in; `{"predictions": [...]}` or `{"outputs": ...}` out.
+//!
+//! [`V1`] is the codec the request chain calls. A component gets its `instances` as the text
+//! sent; a graph gets tensors ([`rows`]), read in one pass from the body when it has one
+//! float input ([`body`], [`scan`]).
 
-use crate::inference::{InferenceError, Output, Payload};
-use crate::predictor::Predictor;
+mod body;
+mod rows;
+mod scan;
+
+#[cfg(test)]
+pub(super) use body::decode_v1_floats;
+
+use super::{Codec, Encoded};
+use crate::request::{Accepts, InferenceError, Output, Payload};
 use crate::tensor::json::{NestedData, Rows};
-use crate::tensor::stream::decode_v1_floats;
 use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -20,42 +30,61 @@ struct Request {
     _signature_name: Option<String>,
 }
 
-/// Decodes a `:predict` body for `predictor`, and says whether it is columnar (`inputs`).
-/// For a graph with one float input, the rows (or columns) are read straight into its
-/// tensor in one pass over the body; [`decode`] keeps them as text for a second reading,
-/// which for a 784-wide row was a tenth of the server's time.
-pub fn decode_for(predictor: &Predictor, body: &[u8]) -> Result<(Payload, bool), InferenceError> {
-    if let Predictor::Native(graph) = predictor
-        && let [input] = graph.inputs()
-        && let Some((tensor, columnar)) = decode_v1_floats(&input.name, input.datatype, body)
-    {
-        let payload = Payload::Tensors {
-            inputs: vec![tensor],
-            outputs: None,
+/// The V1 codec. What it remembers of a request: whether it came columnar (`inputs`), which
+/// the answer mirrors (`outputs`).
+pub struct V1;
+
+impl Codec for V1 {
+    type Meta = bool;
+
+    fn decode(&self, body: &[u8], accepts: Accepts<'_>) -> Result<(Payload, bool), InferenceError> {
+        let specs = match accepts {
+            Accepts::JsonOrTensors => {
+                let (body, columnar) = parse(body)?;
+                return Ok((Payload::Json { columnar, body }, columnar));
+            }
+            Accepts::Tensors(specs) => specs,
         };
-        return Ok((payload, columnar));
+        // The rows (or columns) of a graph with one float input are read straight into its
+        // tensor in one pass over the body, not kept as text for a second reading.
+        if let [input] = specs
+            && let Some((tensor, columnar)) =
+                body::decode_v1_floats(&input.name, input.datatype, body)
+        {
+            return Ok((tensors(vec![tensor]), columnar));
+        }
+        let (body, columnar) = parse(body)?;
+        let inputs = rows::json_to_tensors(specs, columnar, &body)?;
+        Ok((tensors(inputs), columnar))
     }
-    let payload = decode(body)?;
-    let columnar = matches!(payload, Payload::Json { columnar: true, .. });
-    Ok((payload, columnar))
+
+    fn encode(&self, columnar: bool, output: &Output) -> Result<Encoded, InferenceError> {
+        encode(output, columnar).map(Encoded::json)
+    }
 }
 
-/// Decodes a `:predict` body.
+fn tensors(inputs: Vec<crate::tensor::Tensor>) -> Payload {
+    Payload::Tensors {
+        inputs,
+        outputs: None,
+    }
+}
+
+/// Decodes a `:predict` body as a component takes it.
 pub fn decode(body: &[u8]) -> Result<Payload, InferenceError> {
+    parse(body).map(|(body, columnar)| Payload::Json { columnar, body })
+}
+
+/// The `instances` (or `inputs`) of a `:predict` body, as text, and whether it was `inputs`.
+fn parse(body: &[u8]) -> Result<(Box<RawValue>, bool), InferenceError> {
     super::require_object(body)?;
     // `instances` stays raw text for a component: serde's depth limit never sees inside it.
     super::check_depth(body)?;
     let request: Request = serde_json::from_slice(body)
         .map_err(|e| InferenceError::BadRequest(format!("malformed JSON request: {e}")))?;
     match (request.instances, request.inputs) {
-        (Some(body), None) => Ok(Payload::Json {
-            columnar: false,
-            body,
-        }),
-        (None, Some(body)) => Ok(Payload::Json {
-            columnar: true,
-            body,
-        }),
+        (Some(body), None) => Ok((body, false)),
+        (None, Some(body)) => Ok((body, true)),
         (Some(_), Some(_)) => Err(InferenceError::BadRequest(
             "a request holds either \"instances\" or \"inputs\", not both".into(),
         )),
@@ -66,7 +95,7 @@ pub fn decode(body: &[u8]) -> Result<Payload, InferenceError> {
 }
 
 /// Encodes the answer to a request decoded as row (`columnar == false`) or columnar format.
-pub fn encode(output: &Output, columnar: bool) -> Result<Vec<u8>, InferenceError> {
+fn encode(output: &Output, columnar: bool) -> Result<Vec<u8>, InferenceError> {
     let key = if columnar { "outputs" } else { "predictions" };
     let encoded = match output {
         // KServe's rule for a predictor's result: an object is the response body itself.

@@ -3,11 +3,11 @@
 //! with the numbers converted by `fast-float2` (correctly rounded). Going through serde
 //! costs a visitor call and a lookahead per number, which for a 784-wide row was most of
 //! the decoding. Anything else (other keys, escapes, strings, a body shaped otherwise) gives
-//! `None` and the serde reader in `stream` takes over, so this path only ever answers for
+//! `None` and the serde reader in `body` takes over, so this path only ever answers for
 //! bodies it reads completely; it never words errors.
 
-use super::stream::State;
-use super::{Datatype, Tensor};
+use crate::tensor::stream::State;
+use crate::tensor::{Datatype, Tensor};
 
 /// Deeper nesting is left to the general reader (and its recursion limit).
 const MAX_DEPTH: usize = 32;
@@ -136,8 +136,8 @@ impl Scanner<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::body::decode_v1_floats_serde;
     use super::*;
-    use crate::tensor::stream::decode_v1_floats_serde;
     use proptest::prelude::*;
 
     /// What serde's reader makes of `body` (this path must agree wherever it answers).
