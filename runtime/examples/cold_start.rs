@@ -11,8 +11,9 @@
 //! plan) by the same request. Prints one JSON object per deployment.
 
 use predictor_runtime::capacity::NodeCapacity;
-use predictor_runtime::deployment::loader::Loader;
+use predictor_runtime::deployment::Deployment;
 use predictor_runtime::predictor::Predictor;
+use predictor_runtime::process::ProcessState;
 use predictor_runtime::protocol::Codec;
 use predictor_runtime::protocol::v1::V1;
 use predictor_runtime::wasm::engine::EngineLimits;
@@ -31,25 +32,25 @@ async fn main() -> anyhow::Result<()> {
     for dir in args.map(PathBuf::from) {
         // A first deploy on an empty cache: what componentize-py and Cranelift cost.
         let fresh = tempfile::tempdir()?;
-        let loader = Loader::new(
+        let process = ProcessState::new(
             fresh.path(),
             &EngineLimits::default(),
             None,
             NodeCapacity::detect(),
         )?;
         let started = Instant::now();
-        let first = loader.start(&dir).await?;
+        let first = Deployment::start(&process, &dir).await?;
         let first_deploy_ms = started.elapsed().as_secs_f64() * 1e3;
         let build_log: Vec<String> = first.log.tail(20).into_iter().map(|l| l.message).collect();
         drop(first);
 
-        let loader = Loader::new(
+        let process = ProcessState::new(
             &data_dir,
             &EngineLimits::default(),
             None,
             NodeCapacity::detect(),
         )?;
-        let deployment = loader.start(&dir).await?;
+        let deployment = Deployment::start(&process, &dir).await?;
         let Ok(predictor) = deployment.predictor() else {
             anyhow::bail!("{}: not running", dir.display());
         };

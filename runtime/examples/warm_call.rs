@@ -4,8 +4,9 @@
 //! `warm_call DATA_DIR CALLS DEPLOYMENT_DIR...`: prints microseconds per call (median of
 //! five batches) for each deployment. A tool for tuning guests and the SDKs.
 
-use predictor_runtime::deployment::loader::Loader;
+use predictor_runtime::deployment::Deployment;
 use predictor_runtime::predictor::Predictor;
+use predictor_runtime::process::ProcessState;
 use predictor_runtime::wasm::engine::EngineLimits;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,14 +18,14 @@ async fn main() -> anyhow::Result<()> {
     let calls: usize = args.next().expect("CALLS").parse()?;
     // Concurrent callers (as many requests in flight as a server would have).
     let tasks_per_batch: usize = std::env::var("CONCURRENCY").map_or(Ok(1), |c| c.parse())?;
-    let loader = Loader::new(
+    let process = ProcessState::new(
         &data_dir,
         &EngineLimits::default(),
         None,
         predictor_runtime::capacity::NodeCapacity::detect(),
     )?;
     for dir in args.map(PathBuf::from) {
-        let deployment = loader.start(&dir).await?;
+        let deployment = Deployment::start(&process, &dir).await?;
         let Ok(Predictor::Component(_)) = deployment.predictor() else {
             anyhow::bail!("{}: not a running component deployment", dir.display());
         };

@@ -3,7 +3,7 @@
 
 use crate::allocator::{self, DEFAULT_PURGE_DELAY_MS};
 use crate::capacity::NodeCapacity;
-use crate::deployment::loader::Loader;
+use crate::deployment::Deployment;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
 use crate::http::auth::ApiKeys;
 use crate::http::connections::{
@@ -11,6 +11,7 @@ use crate::http::connections::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
 };
 use crate::inference_log::sink::{DEFAULT_BUFFER_MESSAGES, DEFAULT_FLUSH_TIMEOUT, KafkaConfig};
+use crate::process::ProcessState;
 use crate::python::Componentizer;
 use crate::role::Role;
 use crate::server::{ServeOptions, serve};
@@ -321,13 +322,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             crate::client::run(options, c).await
         }
         Command::Check(a) => {
-            let loader = Loader::new(
+            let process = ProcessState::new(
                 &a.data_dir,
                 &EngineLimits::default(),
                 a.componentize_py,
                 NodeCapacity::detect(),
             )?;
-            let report = loader.check(&a.dir).await?;
+            let report = Deployment::check(&process, &a.dir).await?;
             for w in &report.warnings {
                 println!("warning: {w}");
             }

@@ -69,6 +69,7 @@ pub mod manage;
 pub mod metrics;
 pub mod native;
 pub mod predictor;
+pub mod process;
 pub mod protocol;
 pub mod python;
 pub mod request;

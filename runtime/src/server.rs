@@ -6,12 +6,12 @@
 use crate::capacity::NodeCapacity;
 use crate::definition::DeploymentConfig;
 use crate::deployment::folder;
-use crate::deployment::loader::Loader;
 use crate::deployment::registry::Registry;
 use crate::http::auth::ApiKeys;
 use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{AppState, app};
 use crate::inference_log::sink::{KafkaConfig, SinkConfig, Writer};
+use crate::process::ProcessState;
 use crate::wasm::engine::EngineLimits;
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -82,7 +82,7 @@ impl Default for ServeOptions {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub registry: Arc<Registry>,
-    loader: Arc<Loader>,
+    process: Arc<ProcessState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     autoscaler: tokio::task::JoinHandle<()>,
@@ -98,7 +98,7 @@ impl RunningServer {
         (&mut self.task).await??;
         self.autoscaler.abort();
         // Deliver the inference log records still queued, within the flush deadline.
-        if let Some(writer) = self.loader.started_inference_log() {
+        if let Some(writer) = self.process.started_inference_log() {
             let writer = Arc::clone(writer);
             tokio::task::spawn_blocking(move || writer.shutdown()).await?;
         }
@@ -110,7 +110,7 @@ impl RunningServer {
 pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating the data dir {}", options.data_dir.display()))?;
-    let loader = Loader::new(
+    let process = ProcessState::new(
         &options.data_dir,
         &EngineLimits {
             call_deadline: options.call_deadline,
@@ -124,7 +124,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     if let Some(kafka) = &options.kafka {
         let writer = Writer::start(SinkConfig::Kafka(kafka.clone()))
             .context("starting the Kafka producer for inference logs")?;
-        let _ = loader.set_inference_log(writer);
+        let _ = process.set_inference_log(writer);
     }
     let registry = Arc::new(Registry::default());
     // The folders to deploy, by name: each becomes the current version of its deployment.
@@ -159,7 +159,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let store = crate::store::Store::open(&store_dir).context("opening the store")?;
     let manager = Arc::new(crate::manage::Manager::new(
         store,
-        Arc::clone(&loader),
+        Arc::clone(&process),
         Arc::clone(&registry),
     ));
     // The port opens before the deployments start (which may take a while: a new Python
@@ -173,7 +173,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let router = app(
         AppState {
             registry: Arc::clone(&registry),
-            metrics: Arc::clone(loader.metrics()),
+            metrics: Arc::clone(process.metrics()),
             manager: Arc::clone(&manager),
             keys: Arc::new(options.api_keys.clone()),
             started: Arc::clone(&started),
@@ -189,7 +189,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let mut server = RunningServer {
         addr,
         registry,
-        loader,
+        process,
         shutdown: Some(tx),
         task,
         autoscaler,

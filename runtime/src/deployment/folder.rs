@@ -11,7 +11,7 @@
 //! Everything else (resources, scaling, batching, logging) keeps its defaults.
 
 use super::DEFINITION_FILE;
-use super::loader::DeployError;
+use crate::process::DeployError;
 use serde_json::{Value, json};
 use std::path::Path;
 

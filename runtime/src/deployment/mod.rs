@@ -6,8 +6,8 @@
 
 pub mod autoscale;
 pub mod folder;
-pub mod loader;
 pub mod registry;
+pub mod start;
 
 use crate::definition::DeploymentConfig;
 use crate::deployment_log::DeploymentLog;
@@ -46,7 +46,7 @@ pub struct Deployment {
     pub log: Arc<DeploymentLog>,
     pub status: DeploymentStatus,
     /// Where its inferences are logged (`inference_logger` with a mode other than NONE).
-    pub inference_log: Option<crate::inference_log::DeploymentLogger>,
+    pub inference_log: Option<crate::inference_log::InferenceLogger>,
 }
 
 impl Deployment {

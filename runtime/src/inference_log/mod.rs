@@ -97,7 +97,7 @@ pub struct LogSender {
 }
 
 /// A deployment's logger, called by the HTTP handlers.
-pub struct DeploymentLogger {
+pub struct InferenceLogger {
     target: Arc<Target>,
     sampling_rate: f64,
     /// Request header names to keep (lowercase).
@@ -105,14 +105,14 @@ pub struct DeploymentLogger {
     sender: LogSender,
 }
 
-impl DeploymentLogger {
+impl InferenceLogger {
     pub fn new(
         target: Target,
         sampling_rate: f64,
         headers: Vec<String>,
         sender: LogSender,
-    ) -> DeploymentLogger {
-        DeploymentLogger {
+    ) -> InferenceLogger {
+        InferenceLogger {
             target: Arc::new(target),
             sampling_rate,
             headers: headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
@@ -158,7 +158,7 @@ pub fn for_deployment(
     config: &DeploymentConfig,
     log: &Arc<DeploymentLog>,
     counters: LogCounters,
-) -> Option<DeploymentLogger> {
+) -> Option<InferenceLogger> {
     let l = config.inference_logger.as_ref()?;
     let sender = writer.sender()?;
     let topic = l.kafka_topic.clone().unwrap_or_else(|| KafkaTopic {
@@ -209,7 +209,7 @@ pub fn for_deployment(
         });
     }
     let target = Target::new(&config.name, context, topic.name, counters, Arc::clone(log));
-    Some(DeploymentLogger::new(
+    Some(InferenceLogger::new(
         target,
         l.sampling_rate,
         l.headers.clone(),

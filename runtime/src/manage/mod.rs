@@ -1,5 +1,5 @@
 //! Deployments as a platform one deploys to remotely: uploads become stored versions
-//! ([`crate::store`]), started by the loader into the registry, and come back after a
+//! ([`crate::store`]), started (`Deployment::start`) into the registry, and come back after a
 //! restart in their last desired state.
 //!
 //! Lifecycle (Hopsworks' states): an upload validates the definition and the files, stores
@@ -19,10 +19,10 @@ pub mod upload;
 
 use crate::capacity::Reservation;
 use crate::definition::DeploymentConfig;
-use crate::deployment::loader::{DeployError, Loader};
 use crate::deployment::registry::Registry;
 use crate::deployment::{DEFINITION_FILE, Deployment};
 use crate::lifecycle::LifecycleState;
+use crate::process::{DeployError, ProcessState};
 use crate::role::Role;
 use crate::store::files::FilePath;
 use crate::store::{DeploymentName, Desired, Digest, Record, Staging, Store, StoreError};
@@ -59,10 +59,10 @@ pub enum ManageError {
     Store(#[from] StoreError),
 }
 
-/// The store, the loader and the registry, driven together.
+/// The store, the process state and the registry, driven together.
 pub struct Manager {
     store: Store,
-    loader: Arc<Loader>,
+    process: Arc<ProcessState>,
     registry: Arc<Registry>,
     /// One per deployment name, held by every mutation of it.
     locks: NameLocks,
@@ -75,10 +75,10 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(store: Store, loader: Arc<Loader>, registry: Arc<Registry>) -> Manager {
+    pub fn new(store: Store, process: Arc<ProcessState>, registry: Arc<Registry>) -> Manager {
         Manager {
             store,
-            loader,
+            process,
             registry,
             locks: NameLocks::default(),
             transitions: Mutex::new(HashMap::new()),
@@ -154,7 +154,7 @@ impl Manager {
     }
 
     async fn start_current(&self, record: &Record) -> Result<Arc<Deployment>, ManageError> {
-        // The loader serves the name in the definition: a record must not start another
+        // A deployment serves the name in its definition: a record must not start another
         // deployment under its own (a crafted or damaged store).
         if let Some(config) = self.stored_definition(record)
             && config.name != *record.name
@@ -168,10 +168,12 @@ impl Manager {
         let dir = self
             .store
             .materialize(&record.name, record.current_version())?;
-        let deployment = self.loader.start(&dir).await.map_err(|e| match e {
-            DeployError::Definition { message, .. } => ManageError::CannotStart(message),
-            other => ManageError::CannotStart(other.to_string()),
-        })?;
+        let deployment = Deployment::start(&self.process, &dir)
+            .await
+            .map_err(|e| match e {
+                DeployError::Definition { message, .. } => ManageError::CannotStart(message),
+                other => ManageError::CannotStart(other.to_string()),
+            })?;
         self.registry.insert(deployment);
         Ok(self.registry.get(&record.name).expect("just inserted"))
     }
@@ -277,10 +279,12 @@ impl Manager {
             files: files.clone(),
         };
         let staging = self.store.materialize_staging(name, &staging)?;
-        let deployment = self.loader.start(&staging.path).await.map_err(|e| match e {
-            DeployError::Definition { message, .. } => ManageError::Invalid(message),
-            other => ManageError::CannotStart(other.to_string()),
-        });
+        let deployment = Deployment::start(&self.process, &staging.path)
+            .await
+            .map_err(|e| match e {
+                DeployError::Definition { message, .. } => ManageError::Invalid(message),
+                other => ManageError::CannotStart(other.to_string()),
+            });
         let deployment = match deployment {
             Ok(d) => d,
             Err(e) => {
@@ -296,11 +300,11 @@ impl Manager {
             match self.registry.get(name) {
                 Some(old) => {
                     let _ = self
-                        .loader
+                        .process
                         .capacity()
                         .reserve(name, Reservation::of(&old.config));
                 }
-                None => self.loader.capacity().release(name),
+                None => self.process.capacity().release(name),
             }
             return Err(ManageError::CannotStart(format!(
                 "the new version of {:?} failed to start: {reason}",
@@ -406,8 +410,8 @@ impl Manager {
     fn unload(&self, name: &DeploymentName) {
         self.transition(name, LifecycleState::Stopping);
         if let Some(removed) = self.registry.remove(name) {
-            self.loader.capacity().release(name);
-            self.loader.metrics().forget(name);
+            self.process.capacity().release(name);
+            self.process.metrics().forget(name);
             drop(removed);
             self.sweep_staging();
         }

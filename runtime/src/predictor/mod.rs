@@ -1,7 +1,10 @@
 //! What answers a deployment's predictions: a sandboxed component's instance pool, or a
 //! model graph the host runs. [`Predictor`] runs a payload on either and maps their errors
 //! to what the client sees; [`PredictorStage`] adds the deployment's batcher in front of it.
-//! Both kinds are matched here and nowhere else on the request path.
+//! Both kinds are matched here and nowhere else on the request path; [`assemble`] makes one
+//! from a definition.
+
+pub mod assemble;
 
 use crate::batching::{BatchSettings, Batcher, Runner};
 use crate::definition::DeploymentConfig;

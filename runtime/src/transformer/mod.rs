@@ -7,7 +7,9 @@
 //! the phase runs once on it, and the body it answers must again be only rows under the same
 //! key, one per merged row, to be split back. Otherwise every member is rerun alone (the
 //! batcher's isolation), so a transformer that reshapes its body still answers everyone
-//! correctly, just without the gain.
+//! correctly, just without the gain. [`assemble`] makes the stage from a definition.
+
+pub mod assemble;
 
 use crate::batching::merge::{self, SplitError};
 use crate::batching::{BatchSettings, Batcher, Runner};

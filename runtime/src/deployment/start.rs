@@ -1,0 +1,154 @@
+//! Turns a deployment folder into a [`Deployment`]: read and validate the definition,
+//! reserve its share of the node, open its artifacts, assemble its predictor and transformer
+//! (each next to its stage: `predictor::assemble`, `transformer::assemble`), and attach its
+//! inference logger. A failure after the definition is read gives a deployment in the
+//! Failed state with the reason in its log, so it is listed and explains itself.
+
+use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
+use crate::artifacts::Artifacts;
+use crate::capacity::Reservation;
+use crate::definition::DeploymentConfig;
+use crate::deployment_log::{DEFAULT_LOG_LINES, DeploymentLog};
+use crate::native::models::ModelCache;
+use crate::predictor::{self, PredictorStage};
+use crate::process::{DeployError, ProcessState};
+use crate::transformer;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What `predictor check` reports of a folder that would serve.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub config: DeploymentConfig,
+    pub warnings: Vec<String>,
+}
+
+impl Deployment {
+    /// Starts the deployment in `dir`. An unreadable definition is an error (there is no
+    /// name to file the failure under); any later failure gives a deployment in the Failed
+    /// state, with the reason in its log.
+    pub async fn start(process: &Arc<ProcessState>, dir: &Path) -> Result<Deployment, DeployError> {
+        let (config, warnings) = read_definition(dir)?;
+        let log = DeploymentLog::new(&config.name, DEFAULT_LOG_LINES);
+        for w in &warnings {
+            log.warn(w.clone());
+        }
+        process.metrics().forget(&config.name);
+        let capacity = process.capacity();
+        let started = match capacity.reserve(&config.name, Reservation::of(&config)) {
+            Ok(()) => serving(process, &config, dir, &log).await,
+            Err(e) => Err(e.into()),
+        };
+        let status = match started {
+            Ok(serving) => DeploymentStatus::Running(serving),
+            Err(e) => {
+                if !matches!(e, DeployError::Capacity(_)) {
+                    capacity.release(&config.name);
+                }
+                log.error(format!("failed to start: {e}"));
+                DeploymentStatus::Failed(e.to_string())
+            }
+        };
+        let inference_log = match &status {
+            DeploymentStatus::Running(_) => process.inference_logger(&config, &log),
+            DeploymentStatus::Failed(_) => None,
+        };
+        Ok(Deployment {
+            config,
+            dir: dir.to_path_buf(),
+            log,
+            status,
+            inference_log,
+        })
+    }
+
+    /// Does everything [`Deployment::start`] does and reports; errors instead of a Failed
+    /// state.
+    pub async fn check(
+        process: &Arc<ProcessState>,
+        dir: &Path,
+    ) -> Result<CheckReport, DeployError> {
+        let (config, warnings) = read_definition(dir)?;
+        let log = DeploymentLog::new(&config.name, DEFAULT_LOG_LINES);
+        serving(process, &config, dir, &log).await?;
+        Ok(CheckReport { config, warnings })
+    }
+}
+
+/// Reads and validates `deployment.json` in `dir`.
+pub fn read_definition(dir: &Path) -> Result<(DeploymentConfig, Vec<String>), DeployError> {
+    let path = dir.join(DEFINITION_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| DeployError::Definition {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let config = DeploymentConfig::parse(&text).map_err(|e| DeployError::Definition {
+        path: path.display().to_string(),
+        message: e.0,
+    })?;
+    let warnings = config.validate()?;
+    Ok((config, warnings))
+}
+
+/// The deployment's stages, assembled.
+async fn serving(
+    process: &Arc<ProcessState>,
+    config: &DeploymentConfig,
+    dir: &Path,
+    log: &Arc<DeploymentLog>,
+) -> Result<Serving, DeployError> {
+    let artifacts = Arc::new(
+        Artifacts::open(dir)
+            .map_err(|e| DeployError::Artifacts(format!("{}: {e}", dir.display())))?,
+    );
+    // The definition's choice of predictor is checked before its files, as a user reads it.
+    config.source()?;
+    check_files(config, &artifacts, dir)?;
+    let models = Arc::new(ModelCache::new(Arc::clone(&artifacts)));
+    let predictor =
+        predictor::assemble::assemble(process, config, &artifacts, &models, log).await?;
+    let transformer =
+        transformer::assemble::assemble(process, config, &artifacts, &models, log).await?;
+    Ok(Serving {
+        predictor: PredictorStage::new(
+            predictor,
+            config,
+            process.max_queue(),
+            process.metrics(),
+            log,
+        ),
+        transformer,
+        models,
+    })
+}
+
+/// Every file the definition names is a regular file of the folder.
+fn check_files(
+    config: &DeploymentConfig,
+    artifacts: &Artifacts,
+    dir: &Path,
+) -> Result<(), DeployError> {
+    let transformer = config.transformer.as_ref();
+    for (field, file) in [
+        ("component_file", config.component_file.as_ref()),
+        ("script_file", config.script_file.as_ref()),
+        ("model_file", config.model_file.as_ref()),
+        ("config_file", config.config_file.as_ref()),
+        (
+            "transformer.component_file",
+            transformer.and_then(|t| t.component_file.as_ref()),
+        ),
+        (
+            "transformer.script_file",
+            transformer.and_then(|t| t.script_file.as_ref()),
+        ),
+    ] {
+        if let Some(f) = file.filter(|f| !artifacts.is_file(f)) {
+            return Err(DeployError::Artifacts(format!(
+                "{field}: {f:?} is not a file in {}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! A deployment's predictor made from its definition: its `model_file` loaded as a native
+//! graph (with its run slots and scale-to-zero retention), or its component (from
+//! `component_file` or a componentized `script_file`) compiled, pooled and warmed.
+
+use super::Predictor;
+use crate::artifacts::Artifacts;
+use crate::definition::{DeploymentConfig, PredictorSource};
+use crate::deployment_log::DeploymentLog;
+use crate::native::gate::Gate;
+use crate::native::models::ModelCache;
+use crate::native::stage::GraphStage;
+use crate::process::components::scaling_summary;
+use crate::process::{DeployError, ProcessState};
+use crate::role::Role;
+use crate::scaling::ScalingPolicy;
+use crate::wasm;
+use crate::wasm::component::ComponentPredictor;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Builds the predictor of `config`, whose files are `artifacts` (models through `models`).
+pub async fn assemble(
+    process: &Arc<ProcessState>,
+    config: &DeploymentConfig,
+    artifacts: &Arc<Artifacts>,
+    models: &Arc<ModelCache>,
+    log: &Arc<DeploymentLog>,
+) -> Result<Predictor, DeployError> {
+    let metrics = process.metrics().stage(&config.name, Role::Predictor);
+    let source = config.source()?;
+    if let PredictorSource::Model(file) = source {
+        let started = Instant::now();
+        let model = models.model(&file).await?;
+        log.info(format!(
+            "serving native model {file} ({} inputs, {} outputs), loaded in {} ms",
+            model.inputs().len(),
+            model.outputs().len(),
+            started.elapsed().as_millis()
+        ));
+        let gate = Gate::for_cores(
+            config.resources.limits.cores,
+            process.max_queue(),
+            metrics.clone(),
+        );
+        let scaling = &config.scaling_configuration;
+        let retention =
+            (scaling.min_instances == 0).then(|| ScalingPolicy::new(scaling, 1).retention);
+        if let Some(r) = retention {
+            log.info(format!(
+                "min_instances 0: the graph is unloaded after {} s without a request",
+                r.as_secs()
+            ));
+        }
+        let graph = GraphStage::new(file, Arc::clone(models), model, gate, retention, metrics);
+        return Ok(Predictor::Native(Box::new(graph)));
+    }
+    let loaded = process
+        .load_component::<wasm::bindings::Predictor>(artifacts, &source, Role::Predictor, log)
+        .await?;
+    let pool = process.pool_config(
+        &config.resources,
+        &config.scaling_configuration,
+        config.max_instances(),
+    );
+    log.info(scaling_summary("", &pool, config.resources.limits.memory));
+    let reload = process.reload::<wasm::bindings::Predictor>(&loaded.digest);
+    let predictor = ComponentPredictor::start(
+        loaded,
+        Some(reload),
+        process.sandbox(config, artifacts, log, Role::Predictor),
+        Arc::clone(models),
+        pool,
+        metrics,
+    )
+    .await?;
+    Ok(Predictor::Component(Box::new(predictor)))
+}
