@@ -4,7 +4,7 @@
 //! mimalloc returns freed pages to the OS lazily: a range freed to its arena is purged only
 //! after the purge delay, and only when some later allocation or free on any thread looks
 //! at the arenas. An idle server does neither, so memory a deployment freed when it went to
-//! zero stayed resident (~2.5 MiB for a Python deployment with the default 1000 ms delay).
+//! zero stayed resident (measured in docs/benchmarks.md, "Memory at zero").
 //! A short delay fixes that but costs throughput on every small request; a forced collect
 //! when a stage goes to zero (or recycles an instance whose memory a large request grew)
 //! costs nothing on the request path. Without mimalloc as the global allocator (the tests'

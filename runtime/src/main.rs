@@ -11,8 +11,8 @@ const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// Commits the allocator's arenas as they are used rather than all at once: with eagerly
 /// committed arenas (and transparent huge pages, off through the `no_thp` feature) the idle
-/// server held 28 MiB instead of 18, and deployments scaled to zero kept more of what their
-/// start touched. It must run before the allocator reserves its first arena, so it is a
+/// server held more memory, and deployments scaled to zero kept more of what their start
+/// touched (docs/benchmarks.md, "Memory at zero"). It must run before the allocator reserves its first arena, so it is a
 /// constructor ordered before mimalloc's own (priority 101). How soon freed memory goes back
 /// to the OS is `serve --memory-purge-delay-ms`.
 extern "C" fn set_allocator_options() {

@@ -13,6 +13,12 @@ pub use sections::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The file that defines a deployment, inside its folder.
+pub const DEFINITION_FILE: &str = "deployment.json";
+
+/// Largest definition read: far above any real one, far below what could hurt.
+pub const MAX_DEFINITION_BYTES: u64 = 1 << 20;
+
 /// Environment variables the runtime sets itself; `env_vars` cannot override them.
 pub const RESERVED_ENV_VARS: [&str; 6] = [
     "ARTIFACT_FILES_PATH",

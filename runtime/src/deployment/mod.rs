@@ -18,8 +18,7 @@ use crate::wasm::transformer::ComponentTransformer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The file that defines a deployment, inside its folder.
-pub const DEFINITION_FILE: &str = "deployment.json";
+pub use crate::definition::DEFINITION_FILE;
 
 /// What a running deployment serves with.
 pub struct Serving {

@@ -4,10 +4,10 @@
 //! inference logger. A failure after the definition is read gives a deployment in the
 //! Failed state with the reason in its log, so it is listed and explains itself.
 
-use super::{DEFINITION_FILE, Deployment, DeploymentStatus, Serving};
+use super::{Deployment, DeploymentStatus, Serving};
 use crate::artifacts::Artifacts;
 use crate::capacity::Reservation;
-use crate::definition::DeploymentConfig;
+use crate::definition::{DEFINITION_FILE, DeploymentConfig, MAX_DEFINITION_BYTES};
 use crate::deployment_log::{DEFAULT_LOG_LINES, DeploymentLog};
 use crate::native::models::ModelCache;
 use crate::predictor::{self, PredictorStage};
@@ -28,7 +28,7 @@ impl Deployment {
     /// name to file the failure under); any later failure gives a deployment in the Failed
     /// state, with the reason in its log.
     pub async fn start(process: &Arc<ProcessState>, dir: &Path) -> Result<Deployment, DeployError> {
-        let (config, warnings) = read_definition(dir)?;
+        let (artifacts, config, warnings) = read_definition(dir)?;
         let log = DeploymentLog::new(&config.name, DEFAULT_LOG_LINES);
         for w in &warnings {
             log.warn(w.clone());
@@ -36,7 +36,7 @@ impl Deployment {
         process.metrics().forget(&config.name);
         let capacity = process.capacity();
         let started = match capacity.reserve(&config.name, Reservation::of(&config)) {
-            Ok(()) => serving(process, &config, dir, &log).await,
+            Ok(()) => serving(process, &config, artifacts, &log).await,
             Err(e) => Err(e.into()),
         };
         let status = match started {
@@ -68,42 +68,43 @@ impl Deployment {
         process: &Arc<ProcessState>,
         dir: &Path,
     ) -> Result<CheckReport, DeployError> {
-        let (config, warnings) = read_definition(dir)?;
+        let (artifacts, config, warnings) = read_definition(dir)?;
         let log = DeploymentLog::new(&config.name, DEFAULT_LOG_LINES);
-        serving(process, &config, dir, &log).await?;
+        serving(process, &config, artifacts, &log).await?;
         Ok(CheckReport { config, warnings })
     }
 }
 
-/// Reads and validates `deployment.json` in `dir`.
-pub fn read_definition(dir: &Path) -> Result<(DeploymentConfig, Vec<String>), DeployError> {
+/// Opens the folder `dir` as a capability and reads and validates its `deployment.json`
+/// through it (size-checked before it is read).
+pub fn read_definition(
+    dir: &Path,
+) -> Result<(Arc<Artifacts>, DeploymentConfig, Vec<String>), DeployError> {
     let path = dir.join(DEFINITION_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| DeployError::Definition {
+    let unreadable = |message: String| DeployError::Definition {
         path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let config = DeploymentConfig::parse(&text).map_err(|e| DeployError::Definition {
-        path: path.display().to_string(),
-        message: e.0,
-    })?;
+        message,
+    };
+    let artifacts = Artifacts::open(dir).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = artifacts
+        .read(DEFINITION_FILE, MAX_DEFINITION_BYTES)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into()))?;
+    let config = DeploymentConfig::parse(&text).map_err(|e| unreadable(e.0))?;
     let warnings = config.validate()?;
-    Ok((config, warnings))
+    Ok((Arc::new(artifacts), config, warnings))
 }
 
 /// The deployment's stages, assembled.
 async fn serving(
     process: &Arc<ProcessState>,
     config: &DeploymentConfig,
-    dir: &Path,
+    artifacts: Arc<Artifacts>,
     log: &Arc<DeploymentLog>,
 ) -> Result<Serving, DeployError> {
-    let artifacts = Arc::new(
-        Artifacts::open(dir)
-            .map_err(|e| DeployError::Artifacts(format!("{}: {e}", dir.display())))?,
-    );
     // The definition's choice of predictor is checked before its files, as a user reads it.
     config.source()?;
-    check_files(config, &artifacts, dir)?;
+    check_files(config, &artifacts)?;
     let models = Arc::new(ModelCache::new(Arc::clone(&artifacts)));
     let predictor =
         predictor::assemble::assemble(process, config, &artifacts, &models, log).await?;
@@ -123,11 +124,7 @@ async fn serving(
 }
 
 /// Every file the definition names is a regular file of the folder.
-fn check_files(
-    config: &DeploymentConfig,
-    artifacts: &Artifacts,
-    dir: &Path,
-) -> Result<(), DeployError> {
+fn check_files(config: &DeploymentConfig, artifacts: &Artifacts) -> Result<(), DeployError> {
     let transformer = config.transformer.as_ref();
     for (field, file) in [
         ("component_file", config.component_file.as_ref()),
@@ -146,7 +143,7 @@ fn check_files(
         if let Some(f) = file.filter(|f| !artifacts.is_file(f)) {
             return Err(DeployError::Artifacts(format!(
                 "{field}: {f:?} is not a file in {}",
-                dir.display()
+                artifacts.root().display()
             )));
         }
     }

@@ -19,8 +19,9 @@ pub mod upload;
 
 use crate::capacity::Reservation;
 use crate::definition::DeploymentConfig;
+use crate::definition::{DEFINITION_FILE, MAX_DEFINITION_BYTES};
+use crate::deployment::Deployment;
 use crate::deployment::registry::Registry;
-use crate::deployment::{DEFINITION_FILE, Deployment};
 use crate::lifecycle::LifecycleState;
 use crate::process::{DeployError, ProcessState};
 use crate::role::Role;
@@ -34,7 +35,6 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 
 /// Largest stored `deployment.json` read back to describe a stopped deployment.
-const MAX_DEFINITION_BYTES: u64 = 1 << 20;
 
 /// Why a management request failed; each kind has one HTTP status (see `http::manage`).
 #[derive(Debug, thiserror::Error)]

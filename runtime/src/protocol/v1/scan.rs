@@ -1,7 +1,7 @@
 //! The common V1 body of a graph, `{"instances": [[0.1, 0.2, ...], ...]}` (or `"inputs"`),
 //! read by hand: a loop over the bytes that checks JSON's grammar for arrays and numbers,
 //! with the numbers converted by `fast-float2` (correctly rounded). Going through serde
-//! costs a visitor call and a lookahead per number, which for a 784-wide row was most of
+//! costs a visitor call and a lookahead per number, which on wide rows is most of
 //! the decoding. Anything else (other keys, escapes, strings, a body shaped otherwise) gives
 //! `None` and the serde reader in `body` takes over, so this path only ever answers for
 //! bodies it reads completely; it never words errors.
