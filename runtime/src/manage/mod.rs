@@ -34,7 +34,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Weak};
 
-
 /// Why a management request failed; each kind has one HTTP status (see `http::manage`).
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
