@@ -237,7 +237,7 @@ impl Metrics {
     }
 
     /// A deployment's batcher series.
-    pub fn batch(&self, deployment: &str, stage: BatchStage) -> BatchMetrics {
+    pub fn batch(&self, deployment: &str, stage: BatchQueue) -> BatchMetrics {
         self.batches.handles(deployment, stage)
     }
 
@@ -336,9 +336,10 @@ pub enum FlushReason {
     timeout,
 }
 
-/// Which batch queue of a deployment: the predictor's, or a transformer stage's.
+/// Which batch queue of a deployment: the predictor's, or one of its transformer's phases'
+/// (exposed as the `stage` label, a name dashboards already use).
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum BatchStage {
+pub enum BatchQueue {
     #[allow(non_camel_case_types)]
     predict,
     #[allow(non_camel_case_types)]
@@ -347,22 +348,22 @@ pub enum BatchStage {
     postprocess,
 }
 
-const BATCH_STAGES: [BatchStage; 3] = [
-    BatchStage::predict,
-    BatchStage::preprocess,
-    BatchStage::postprocess,
+const BATCH_QUEUES: [BatchQueue; 3] = [
+    BatchQueue::predict,
+    BatchQueue::preprocess,
+    BatchQueue::postprocess,
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeploymentLabels {
     deployment: String,
-    stage: BatchStage,
+    stage: BatchQueue,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FlushLabels {
     deployment: String,
-    stage: BatchStage,
+    stage: BatchQueue,
     reason: FlushReason,
 }
 
@@ -415,7 +416,7 @@ impl BatchFamilies {
         families
     }
 
-    fn handles(&self, deployment: &str, stage: BatchStage) -> BatchMetrics {
+    fn handles(&self, deployment: &str, stage: BatchQueue) -> BatchMetrics {
         let labels = DeploymentLabels {
             deployment: deployment.to_string(),
             stage,
@@ -438,7 +439,7 @@ impl BatchFamilies {
     }
 
     fn forget(&self, deployment: &str) {
-        for stage in BATCH_STAGES {
+        for stage in BATCH_QUEUES {
             let labels = DeploymentLabels {
                 deployment: deployment.to_string(),
                 stage,

@@ -144,7 +144,7 @@ impl PredictorStage {
                 &config.name,
                 settings,
                 Arc::clone(&predictor),
-                metrics.batch(&config.name, crate::metrics::BatchStage::predict),
+                metrics.batch(&config.name, crate::metrics::BatchQueue::predict),
                 predictor.queue_refusals(),
                 Arc::clone(log),
             )

@@ -317,7 +317,7 @@ impl Store {
     ) -> Result<Staging, StoreError> {
         let folder = format!(".run-{name}-{}", uuid::Uuid::new_v4().simple());
         self.link_files(&self.live, &folder, version)
-            .map_err(self.io(format!("stage version {} of {name}", version.version)))?;
+            .map_err(self.io(format!("staging version {} of {name}", version.version)))?;
         Ok(Staging {
             path: self.root.join("live").join(&folder),
             name: folder,

@@ -15,7 +15,7 @@ use crate::batching::merge::{self, SplitError};
 use crate::batching::{BatchSettings, Batcher, Runner};
 use crate::definition::DeploymentConfig;
 use crate::deployment_log::DeploymentLog;
-use crate::metrics::{BatchStage, Metrics};
+use crate::metrics::{BatchQueue, Metrics};
 use crate::request::{InferenceError, Output, Payload};
 use crate::role::Role;
 use crate::wasm::transformer::ComponentTransformer;
@@ -109,10 +109,10 @@ fn not_json(deployment: &str) -> InferenceError {
 }
 
 /// The metrics label of a phase's batch queue.
-fn label(phase: Phase) -> BatchStage {
+fn label(phase: Phase) -> BatchQueue {
     match phase {
-        Phase::Preprocess => BatchStage::preprocess,
-        Phase::Postprocess => BatchStage::postprocess,
+        Phase::Preprocess => BatchQueue::preprocess,
+        Phase::Postprocess => BatchQueue::postprocess,
     }
 }
 
