@@ -1,5 +1,6 @@
-//! Malformed or mismatched requests get a 4xx with `{"error": ...}` saying what is wrong,
-//! and the next good request on the same deployment succeeds.
+//! Malformed or mismatched requests get a 4xx with `{"error": ..., "kind": ...}` saying what
+//! is wrong (the kind stable and machine-readable), and the next good request on the same
+//! deployment succeeds.
 
 use predictor_tests::{DeploymentDir, TestServer, guests};
 use serde_json::{Value, json};
@@ -8,6 +9,22 @@ fn error_of(body: &Value) -> &str {
     body["error"]
         .as_str()
         .unwrap_or_else(|| panic!("no error message: {body}"))
+}
+
+/// The error's kind, which must be the one its status stands for here.
+fn kind_of(body: &Value, status: u16) -> &str {
+    let kind = body["kind"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error kind: {body}"));
+    let expected = match status {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        other => panic!("no kind expected for {other}"),
+    };
+    assert_eq!(kind, expected, "{body}");
+    kind
 }
 
 #[tokio::test]
@@ -65,6 +82,7 @@ async fn malformed_and_mismatched_requests_are_refused_clearly() {
         let (status, answer) = server.post_raw(path, body.clone()).await;
         assert_eq!(status, want_status, "{path} {body}: {answer}");
         assert!(error_of(&answer).contains(says), "{path} {body}: {answer}");
+        kind_of(&answer, status);
         // Nothing is lost: the same deployment answers the next good request.
         let deployment = if path.contains("iris-bayes") {
             "iris-bayes"
@@ -87,10 +105,12 @@ async fn oversized_bodies_unknown_routes_and_methods_get_json_errors() {
     let (status, body) = server.post("/v1/models/iris:predict", &big).await;
     assert_eq!(status, 413);
     assert_eq!(error_of(&body), "request body too large");
+    kind_of(&body, 413);
 
     let (status, body) = server.get("/v3/anything").await;
     assert_eq!(status, 404);
     assert!(error_of(&body).contains("no route for GET /v3/anything"));
+    kind_of(&body, 404);
     let r = server
         .client
         .delete(format!("{}/v1/models", server.base))
@@ -100,5 +120,6 @@ async fn oversized_bodies_unknown_routes_and_methods_get_json_errors() {
     assert_eq!(r.status(), 405);
     let body: Value = r.json().await.unwrap();
     assert!(error_of(&body).contains("DELETE is not allowed"));
+    kind_of(&body, 405);
     server.stop().await;
 }

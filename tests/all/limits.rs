@@ -119,6 +119,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         ),
         "{body}"
     );
+    assert_eq!(body["kind"], "overloaded", "{body}");
     let (status, body, took) = spin.await.unwrap();
     assert_eq!(status, 504, "{body}");
     assert!(
@@ -128,6 +129,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
             .contains("the predictor did not answer within 300 ms"),
         "{body}"
     );
+    assert_eq!(body["kind"], "timeout", "{body}");
     assert!(
         took >= DEADLINE && took < DEADLINE + Duration::from_millis(300),
         "{took:?}"
@@ -147,6 +149,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
             .contains("memory limit of 64 MiB exceeded"),
         "{body}"
     );
+    assert_eq!(body["kind"], "memory_limit", "{body}");
 
     // Unbounded recursion: a trap (stack exhausted), not a process abort.
     let (status, body, _) = post(&client, &hog_url, json!({"instances": ["recurse"]})).await;
@@ -155,6 +158,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
         body["error"].as_str().unwrap().contains("trapped"),
         "{body}"
     );
+    assert_eq!(body["kind"], "guest_trapped", "{body}");
 
     // An answer larger than a call may carry (4 MiB against a 1 MiB bound): refused, and
     // the instance that grew to build it is dropped.
@@ -167,6 +171,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
             .contains("the predictor returned 4194306 bytes, more than the limit of 1048576 bytes"),
         "{body}"
     );
+    assert_eq!(body["kind"], "malformed_output", "{body}");
 
     // Each time the instance was discarded: the next request is served by a fresh one.
     let (status, body, _) = post(&client, &hog_url, json!({"instances": ["count"]})).await;
