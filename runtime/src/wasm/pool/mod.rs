@@ -15,6 +15,8 @@
 //! ahead of demand. At zero it also drops the pre-instantiated component: the next request
 //! reloads it from the compile cache (a cold start) while later ones wait for that reload.
 
+mod lease;
+
 use super::bindings::PredictError;
 use super::host::InstanceState;
 use super::limits::GuestLimits;
@@ -24,35 +26,19 @@ use crate::definition::ScaleMetric;
 use crate::metrics::StageMetrics;
 use crate::native::models::ModelCache;
 use crate::scaling::{Autoscaler, Observation, ScalingPolicy};
+use lease::Live;
+pub use lease::{Instance, Lease};
 use parking_lot::Mutex;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Semaphore;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 
 /// How a stage at zero gets its pre-instantiated component back (from the compile cache).
 pub type Reload<G> = Arc<dyn Fn() -> Option<<G as GuestWorld>::Pre> + Send + Sync>;
-
-/// One live instance: its store and its typed exports.
-pub struct Instance<G> {
-    pub store: Store<InstanceState>,
-    pub guest: G,
-    /// When it was last given back (the autoscaler drops the longest idle first).
-    idle_since: Instant,
-    _live: Live,
-}
-
-/// Counts an instance in the stage's `instances` gauge for as long as it exists.
-struct Live(Gauge);
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
 
 /// Why an instance could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -414,61 +400,5 @@ impl<G: GuestWorld> InstancePool<G> {
             idle_since: Instant::now(),
             _live: Live(self.metrics.instances.clone()),
         })
-    }
-}
-
-/// A borrowed instance. [`Lease::release`] gives it back; dropping the lease discards it.
-pub struct Lease<'p, G: GuestWorld> {
-    pool: &'p InstancePool<G>,
-    instance: Option<Instance<G>>,
-    entered: Instant,
-    _permit: SemaphorePermit<'p>,
-}
-
-impl<'p, G: GuestWorld> Lease<'p, G> {
-    pub fn pool(&self) -> &'p InstancePool<G> {
-        self.pool
-    }
-
-    pub fn instance(&mut self) -> &mut Instance<G> {
-        self.instance
-            .as_mut()
-            .expect("present until released or dropped")
-    }
-
-    /// Returns the instance to the pool: the call completed and the guest is consistent.
-    /// Unless its memory outgrew its usual size: a linear memory never shrinks, so an
-    /// instance kept warm would hold what one large request took for good. It is dropped
-    /// instead (its pool slot's pages are decommitted), and the next request starts one.
-    pub fn release(mut self) {
-        let Some(instance) = self.instance.as_mut() else {
-            return;
-        };
-        if instance.store.data().limits.outgrew_usual_size() {
-            self.pool.metrics.recycled_memory.inc();
-            // Host buffers of that request went back to the allocator: return them too.
-            crate::allocator::release_soon();
-            return; // dropping the lease drops the instance
-        }
-        if let Some(mut instance) = self.instance.take() {
-            instance.idle_since = Instant::now();
-            self.pool.idle.lock().push(instance);
-        }
-    }
-}
-
-impl<G: GuestWorld> Drop for Lease<'_, G> {
-    fn drop(&mut self) {
-        let pool = self.pool;
-        if self.instance.take().is_some() {
-            pool.metrics.instances_stopped.inc();
-        }
-        pool.metrics.busy.dec();
-        let now = Instant::now();
-        pool.activity.touch(now);
-        pool.activity.in_system_us.fetch_add(
-            now.duration_since(self.entered).as_micros() as u64,
-            Ordering::Relaxed,
-        );
     }
 }
