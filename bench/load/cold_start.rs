@@ -10,13 +10,13 @@
 //! `request.json`. A native graph at zero is loaded again from its file (parse, optimize,
 //! plan) by the same request. Prints one JSON object per deployment.
 
-use predictor_runtime::capacity::NodeCapacity;
-use predictor_runtime::deployment::Deployment;
-use predictor_runtime::predictor::Predictor;
-use predictor_runtime::process::ProcessState;
-use predictor_runtime::protocol::Codec;
-use predictor_runtime::protocol::v1::V1;
-use predictor_runtime::wasm::engine::EngineLimits;
+use predictor_runtime::Codec;
+use predictor_runtime::Deployment;
+use predictor_runtime::EngineLimits;
+use predictor_runtime::NodeCapacity;
+use predictor_runtime::Predictor;
+use predictor_runtime::ProcessState;
+use predictor_runtime::V1;
 use std::path::PathBuf;
 use std::time::Instant;
 

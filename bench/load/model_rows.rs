@@ -5,8 +5,8 @@
 //! FP32 rows of `WIDTH` features, in batches of 1 and of each BATCH, for about a second
 //! each, and prints one JSON object: microseconds per row by batch size (median of 5).
 
-use predictor_runtime::native::NativeModel;
-use predictor_runtime::tensor::{Datatype, Tensor};
+use predictor_runtime::NativeModel;
+use predictor_runtime::{Datatype, Tensor};
 use std::time::{Duration, Instant};
 
 fn rows(n: usize, width: usize) -> Tensor {

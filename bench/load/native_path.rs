@@ -1,11 +1,11 @@
 //! Times the stages of a V1 request on a native model, in process (no HTTP):
 //! `cargo run --release --example native_path -- examples/iris-onnx/model.onnx`.
 
-use predictor_runtime::native::NativeModel;
-use predictor_runtime::protocol::Codec;
-use predictor_runtime::protocol::v1::{self, V1};
-use predictor_runtime::request::{Accepts, Output};
-use predictor_runtime::tensor::json::decode_nested;
+use predictor_runtime::Codec;
+use predictor_runtime::NativeModel;
+use predictor_runtime::V1;
+use predictor_runtime::decode_nested;
+use predictor_runtime::{Accepts, Output};
 use std::time::Instant;
 
 fn main() {
@@ -28,7 +28,7 @@ fn main() {
         );
     };
     time("decode body", &mut || {
-        std::hint::black_box(v1::decode(body).ok());
+        std::hint::black_box(V1.decode(body, Accepts::JsonOrTensors).ok());
     });
     let value: serde_json::Value = serde_json::json!([[5.1, 3.5, 1.4, 0.2]]);
     time("json -> tensor", &mut || {

@@ -4,10 +4,10 @@
 //! `warm_call DATA_DIR CALLS DEPLOYMENT_DIR...`: prints microseconds per call (median of
 //! five batches) for each deployment. A tool for tuning guests and the SDKs.
 
-use predictor_runtime::deployment::Deployment;
-use predictor_runtime::predictor::Predictor;
-use predictor_runtime::process::ProcessState;
-use predictor_runtime::wasm::engine::EngineLimits;
+use predictor_runtime::Deployment;
+use predictor_runtime::EngineLimits;
+use predictor_runtime::Predictor;
+use predictor_runtime::ProcessState;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         &data_dir,
         &EngineLimits::default(),
         None,
-        predictor_runtime::capacity::NodeCapacity::detect(),
+        predictor_runtime::NodeCapacity::detect(),
     )?;
     for dir in args.map(PathBuf::from) {
         let deployment = Deployment::start(&process, &dir).await?;

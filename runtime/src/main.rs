@@ -30,5 +30,5 @@ static SET_ALLOCATOR_OPTIONS: extern "C" fn() = set_allocator_options;
 fn main() -> std::process::ExitCode {
     #[cfg(not(target_os = "linux"))]
     set_allocator_options();
-    predictor_runtime::cli::main()
+    predictor_runtime::main()
 }

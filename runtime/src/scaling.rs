@@ -108,10 +108,6 @@ impl Autoscaler {
         }
     }
 
-    pub fn policy(&self) -> &ScalingPolicy {
-        &self.policy
-    }
-
     /// Records a tick's observation and returns how many instances to keep.
     pub fn decide(&mut self, now: Instant, seen: Observation) -> usize {
         let p = &self.policy;

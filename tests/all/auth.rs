@@ -4,8 +4,8 @@
 //! Without keys the server listens on loopback only, unless told something in front
 //! authenticates.
 
-use predictor_runtime::http::auth::ApiKeys;
-use predictor_runtime::server::{ServeOptions, start};
+use predictor_runtime::ApiKeys;
+use predictor_runtime::{ServeOptions, start};
 use predictor_tests::{DeploymentDir, TestServer, shared_data_dir};
 use reqwest::Method;
 

@@ -8,7 +8,7 @@
 //! The `rows` guest answers each row with itself and the number of rows in the call, so the
 //! tests see both what came back and how calls were merged.
 
-use predictor_runtime::server::ServeOptions;
+use predictor_runtime::ServeOptions;
 use predictor_tests::{DeploymentDir, TestServer, guests, shared_data_dir};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

@@ -1,6 +1,6 @@
 //! `predictor check DIR`: validates a deployment folder the way `serve` would start it.
 
-use predictor_runtime::cli::{CheckArgs, Command, run};
+use predictor_runtime::{CheckArgs, Command, run};
 use predictor_tests::{DeploymentDir, guests, shared_data_dir};
 use serde_json::json;
 
@@ -59,7 +59,7 @@ async fn check_accepts_the_examples_and_names_what_is_wrong_otherwise() {
 /// the scripts.
 #[tokio::test]
 async fn build_makes_components_that_deploy_without_their_scripts() {
-    use predictor_runtime::cli::{BuildArgs, BuildKind};
+    use predictor_runtime::{BuildArgs, BuildKind};
     use predictor_tests::{TestServer, reference, root};
 
     let out = tempfile::tempdir().unwrap();

@@ -7,9 +7,9 @@
 
 use axum::Router;
 use axum::routing::get;
-use predictor_runtime::http::auth::ApiKeys;
-use predictor_runtime::http::connections::{self, ConnectionLimits};
-use predictor_runtime::server::ServeOptions;
+use predictor_runtime::ApiKeys;
+use predictor_runtime::ConnectionLimits;
+use predictor_runtime::ServeOptions;
 use predictor_tests::{DeploymentDir, TestServer, guests, shared_data_dir};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -243,12 +243,11 @@ async fn a_panicking_handler_is_a_500_with_its_request_id_and_serving_goes_on() 
     let routes = Router::new()
         .route("/boom", get(boom))
         .route("/fine", get(|| async { "fine" }));
-    let router =
-        predictor_runtime::http::with_layers(routes, Arc::new(ApiKeys::default()), 1 << 20);
+    let router = predictor_runtime::with_layers(routes, Arc::new(ApiKeys::default()), 1 << 20);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(connections::serve(
+    let serving = tokio::spawn(predictor_runtime::serve_connections(
         listener,
         router,
         short_limits(),
@@ -349,7 +348,7 @@ async fn the_port_answers_liveness_while_deployments_start() {
         deploy: vec![slow.path().to_path_buf()],
         ..ServeOptions::default()
     };
-    let starting = tokio::spawn(async move { predictor_runtime::server::start(&options).await });
+    let starting = tokio::spawn(async move { predictor_runtime::start(&options).await });
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut saw_starting = false;

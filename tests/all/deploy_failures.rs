@@ -110,7 +110,7 @@ async fn broken_deployments_fail_alone_with_their_reason() {
 #[tokio::test]
 async fn an_unreadable_definition_stops_the_server_from_starting() {
     let bad = DeploymentDir::new(&json!({"name": "x", "model_file": "m.onnx", "replicas": 3}));
-    let options = predictor_runtime::server::ServeOptions {
+    let options = predictor_runtime::ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: predictor_tests::shared_data_dir(),
         // A store of its own: no test restores another's deployments.
@@ -119,7 +119,7 @@ async fn an_unreadable_definition_stops_the_server_from_starting() {
         max_body_bytes: 1024,
         ..Default::default()
     };
-    let err = predictor_runtime::server::start(&options)
+    let err = predictor_runtime::start(&options)
         .await
         .err()
         .expect("refused");

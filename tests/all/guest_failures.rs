@@ -35,7 +35,7 @@ async fn a_panicking_guest_is_discarded_and_the_next_request_succeeds() {
         "a fresh instance replaced the trapped one: {body}"
     );
     let stats = &server.deployment("panics");
-    let predictor_runtime::predictor::Predictor::Component(c) = stats.predictor().unwrap() else {
+    let predictor_runtime::Predictor::Component(c) = stats.predictor().unwrap() else {
         panic!()
     };
     assert_eq!(c.pool().metrics.instances_stopped.get(), 1);

@@ -6,8 +6,8 @@
 //! errors, a slow broker) are retried without duplicates. A broker only TLS reaches gets
 //! every record, through librdkafka's TLS options passed on.
 
-use predictor_runtime::inference_log::sink::KafkaConfig;
-use predictor_runtime::server::{RunningServer, ServeOptions, start};
+use predictor_runtime::KafkaConfig;
+use predictor_runtime::{RunningServer, ServeOptions, start};
 use predictor_tests::broker::{Broker, TlsBroker};
 use predictor_tests::{DeploymentDir, root, shared_data_dir};
 use serde_json::{Value, json};

@@ -4,8 +4,8 @@
 //! error; unbounded recursion is a trap. After each, the next request on the same
 //! deployment succeeds on a fresh instance.
 
-use predictor_runtime::predictor::Predictor;
-use predictor_runtime::server::{ServeOptions, start};
+use predictor_runtime::Predictor;
+use predictor_runtime::{ServeOptions, start};
 use predictor_tests::{DeploymentDir, guests, resident_mib, shared_data_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -177,7 +177,7 @@ async fn a_guest_that_takes_too_much_is_stopped_and_the_rest_keep_serving() {
     let (status, body, _) = post(&client, &hog_url, json!({"instances": ["count"]})).await;
     assert_eq!((status, calls(&body)), (200, Some(1)), "{body}");
     let deployment = server.registry.get("hog").unwrap();
-    let Ok(predictor_runtime::predictor::Predictor::Component(c)) = deployment.predictor() else {
+    let Ok(predictor_runtime::Predictor::Component(c)) = deployment.predictor() else {
         panic!("hog is a running component")
     };
     assert_eq!(c.pool().metrics.instances_stopped.get(), 4);

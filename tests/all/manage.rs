@@ -4,7 +4,7 @@
 //! uploads are refused with a clear error and store nothing; a version that cannot start
 //! never replaces the one serving.
 
-use predictor_runtime::server::ServeOptions;
+use predictor_runtime::ServeOptions;
 use predictor_tests::{TestServer, guests, root};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! gets a fresh instance, the memory goes back to the OS and the operator sees it counted.
 //! Small requests keep reusing their warm instance.
 
-use predictor_runtime::predictor::Predictor;
+use predictor_runtime::Predictor;
 use predictor_tests::{DeploymentDir, TestServer, guests, resident_mib};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -53,7 +53,7 @@ async fn an_instance_grown_by_a_large_request_is_recycled_and_its_memory_given_b
     }
     // Past an autoscaler tick: the replacement it starts ahead of demand (`min_instances`
     // 1) is in the measurement too.
-    tokio::time::sleep(predictor_runtime::scaling::TICK + Duration::from_millis(200)).await;
+    tokio::time::sleep(predictor_runtime::TICK + Duration::from_millis(200)).await;
     let rss_after = resident_mib();
     eprintln!("resident memory: {rss_before:.1} MiB before, {rss_after:.1} MiB after");
     assert!(

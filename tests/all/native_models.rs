@@ -182,7 +182,7 @@ async fn a_busy_graph_has_a_bounded_queue() {
         "model.onnx",
         std::fs::read(generated("target/example-models/mlp_784_4096.onnx")).unwrap(),
     );
-    let server = TestServer::start_options(predictor_runtime::server::ServeOptions {
+    let server = TestServer::start_options(predictor_runtime::ServeOptions {
         data_dir: predictor_tests::shared_data_dir(),
         deploy: vec![dir.path().to_path_buf()],
         max_queue: 1,

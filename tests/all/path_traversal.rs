@@ -4,7 +4,7 @@
 //! file's) are skipped at start while the other deployments run. A sentinel folder beside
 //! the store is listed before and after: unchanged, and none of its files gained a link.
 
-use predictor_runtime::server::ServeOptions;
+use predictor_runtime::ServeOptions;
 use predictor_tests::{TestServer, root};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};

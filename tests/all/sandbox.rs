@@ -2,7 +2,7 @@
 //! variables and its `env_vars`, stdout/stderr into the deployment's log; no host files, no
 //! way out of the artifact folder, no network, none of the host's environment.
 
-use predictor_runtime::deployment_log::LogSource;
+use predictor_runtime::LogSource;
 use predictor_tests::{DeploymentDir, TestServer, guests};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -6,8 +6,8 @@
 //! it all on `/metrics`. A deployment whose
 //! `requests` do not fit the node is refused, saying what is missing.
 
-use predictor_runtime::capacity::NodeCapacity;
-use predictor_runtime::server::{ServeOptions, start};
+use predictor_runtime::NodeCapacity;
+use predictor_runtime::{ServeOptions, start};
 use predictor_tests::{DeploymentDir, TestServer, guests, shared_data_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

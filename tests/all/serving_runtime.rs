@@ -2,7 +2,7 @@
 //! filled from the InferenceService's `storageUri`) served under the name KServe routes to
 //! (`--model-name`), with or without a `deployment.json`.
 
-use predictor_runtime::server::{ServeOptions, start};
+use predictor_runtime::{ServeOptions, start};
 use predictor_tests::{DeploymentDir, TestServer, shared_data_dir};
 use serde_json::Value;
 

@@ -2,5 +2,5 @@
 //! this very source (Cargo gives integration tests the path of their own package's binaries).
 
 fn main() -> std::process::ExitCode {
-    predictor_runtime::cli::main()
+    predictor_runtime::main()
 }

@@ -2,8 +2,8 @@
 //! deployment folders assembled in temp dirs, a server on a real socket, HTTP helpers, and a
 //! Kafka-protocol broker with an external consumer ([`broker`]).
 
-use predictor_runtime::deployment::Deployment;
-use predictor_runtime::server::{RunningServer, ServeOptions, start};
+use predictor_runtime::Deployment;
+use predictor_runtime::{RunningServer, ServeOptions, start};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,7 +114,7 @@ impl TestServer {
         Self::start_with(
             dirs,
             shared_data_dir(),
-            predictor_runtime::http::DEFAULT_MAX_BODY_BYTES,
+            predictor_runtime::DEFAULT_MAX_BODY_BYTES,
         )
         .await
     }

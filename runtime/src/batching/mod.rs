@@ -29,7 +29,7 @@ use crate::metrics::{BatchMetrics, FlushReason};
 use crate::request::{Answer, BatchTiming, InferenceError, Output, Payload};
 use merge::BatchKey;
 pub use runner::Runner;
-pub use settings::{BatchSettings, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_LATENCY};
+pub use settings::BatchSettings;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;

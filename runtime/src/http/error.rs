@@ -31,11 +31,6 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
-
-    /// The same error with a more precise kind than its status gives.
-    pub fn with_kind(self, kind: ErrorKind) -> Self {
-        ApiError { kind, ..self }
-    }
 }
 
 impl From<InferenceError> for ApiError {

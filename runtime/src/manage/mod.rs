@@ -99,10 +99,6 @@ impl Manager {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Starts every stored deployment whose desired state is Running (at server start),
     /// except those named in `except` (about to be deployed from folders), all at once:
     /// each is `Starting` until it runs, and management calls answer meanwhile. One that

@@ -20,7 +20,6 @@ pub const MAX_UPLOAD_FILES: usize = 1_000;
 pub struct Upload {
     /// The definition's name, parsed.
     pub name: DeploymentName,
-    pub config: DeploymentConfig,
     /// Relative path and contents; `deployment.json` among them.
     pub files: Vec<(FilePath, Bytes)>,
     pub warnings: Vec<String>,
@@ -86,7 +85,6 @@ impl Upload {
         }
         Ok(Upload {
             name,
-            config,
             files,
             warnings,
         })

@@ -222,11 +222,6 @@ impl Store {
             .map_err(self.io(format!("write the record of {}", record.name)))
     }
 
-    /// The version `name` serves, if it is stored.
-    pub fn current(&self, name: &DeploymentName) -> Result<Option<u32>, StoreError> {
-        Ok(self.get(name)?.map(|r| r.current))
-    }
-
     /// The version number `files` will have once recorded for `name`: the current one when
     /// they are the same files, else the next (1 for a new deployment).
     pub fn version_for(

@@ -31,7 +31,6 @@ pub mod transformer {
     });
 }
 
-pub use exports::predictor::runtime::predict::ModelSignature;
 pub use predictor::runtime::types::{
     Datatype as WitDatatype, PredictError, Tensor as WitTensor, TensorSpec as WitTensorSpec,
 };

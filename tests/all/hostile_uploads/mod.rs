@@ -12,8 +12,8 @@ mod rng;
 mod wire;
 
 use cases::{Case, Delivery, Expect, Iris, Rng};
-use predictor_runtime::http::connections::ConnectionLimits;
-use predictor_runtime::server::ServeOptions;
+use predictor_runtime::ConnectionLimits;
+use predictor_runtime::ServeOptions;
 use predictor_tests::{TestServer, scratch_store, shared_data_dir};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
