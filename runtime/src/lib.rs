@@ -8,47 +8,34 @@
 //! the host as an **ONNX graph** (tract), with no component. An optional **transformer**
 //! component (world `transformer`) rewrites request and response bodies around it.
 //!
-//! ## The request path
+//! The request path is one chain, `inference::serve`: preprocess → decode → dispatch →
+//! encode → postprocess, drawn with the rooms and what each may import in
+//! `docs/architecture.md`.
 //!
-//! ```text
-//! http::connections (cap, timeouts) → http (axum: routes, request id, keys, limits, errors)
-//!   → inference::preprocess               transformer (if any): request body → body
-//!   → protocol::{v1, v2}::decode          JSON body → inference::Payload
-//!   → inference::dispatch                 → predictor: component pool | native graph
-//!   → protocol::{v1, v2}::encode          inference::Output → JSON body
-//!   → inference::postprocess              transformer (if any): response body → body
-//! ```
+//! ## Modules, by room (each imports only the rooms before it)
 //!
-//! ## Modules
-//!
-//! - [`cli`], [`server`]: the `predictor` command and the serve loop; [`client`]: its
-//!   commands against a running server's management API.
-//! - [`http`]: connections under limits (cap, header/idle/body timeouts, bounded drain),
-//!   routes, keys, and the one error type clients see.
-//! - [`protocol`]: V1 and V2 wire formats.
-//! - [`inference`]: the dispatch stage and the errors of the request path.
-//! - [`batching`]: merging requests into batches (`inference_batcher`, also per transformer
-//!   stage) and splitting answers.
-//! - [`predictor`]: what answers a deployment (component or graph).
-//! - [`deployment`]: definitions, artifact folders, the loader, logs, the registry.
-//! - [`store`], [`manage`]: uploaded deployments kept by content across restarts (reached
-//!   through one `cap_std` capability, every name, path and digest parsed first), and their
-//!   lifecycle (start, stop, update, roll back) behind the management API.
-//! - [`wasm`]: engine, compile cache, bindings, sandbox, host imports, instance pools.
-//! - [`scaling`]: the autoscaler (Knative's algorithm) deciding how many instances stay warm.
-//! - [`capacity`]: what the node has, and what deployments' `requests` reserved of it.
-//! - [`metrics`]: the series on `/metrics`.
-//! - [`allocator`]: freed memory back to the OS (purge delay; at once when a stage goes to zero).
-//! - [`inference_log`]: requests and predictions as `inferencelog` records, to Kafka or files.
-//! - [`python`]: Python scripts (and the embedded Python SDK) componentized, with a cache.
-//! - [`native`]: ONNX graphs with tract, and tensor conversion to and from tract.
-//! - [`tensor`]: the one tensor representation, and its JSON forms.
+//! - leaves: `request` (what travels down the request path and its errors, with their
+//!   `error_kind`), `tensor`, `definition` (`deployment.json`), `artifacts` (a
+//!   deployment's folder as a capability), `deployment_log` (its text log), `metrics`,
+//!   `scaling` (Knative's autoscaling algorithm), `capacity`, `allocator`, `role`,
+//!   `lifecycle`.
+//! - formats: `protocol` (one codec per wire format), `inference_log` (requests and
+//!   predictions as records, to Kafka or files), `store` (uploaded deployments kept by
+//!   content), `python` (scripts componentized).
+//! - engines: `native` (graphs with tract), `wasm` (engine, compile cache, bindings,
+//!   sandbox, host imports, instance pools), `batching` (merging requests for any runner).
+//! - stages: `process` (the process-wide state), `predictor`, `transformer`.
+//! - assembly: `deployment` (start, registry, autoscaler loop).
+//! - serving: `inference` (the chain), `manage` (the deployments' lifecycle).
+//! - surface: `http` (connections under limits, routes, keys, errors), `server`,
+//!   `cli`, `client`.
 //!
 //! ## Three lifetimes of state
 //!
-//! Process: the wasmtime `Engine`, the `Linker`, the compile cache (`deployment::loader`).
-//! Deployment: its compiled component (`InstancePre`), instance pool, artifacts, native
-//! models and log. Instance: a `Store` with its WASI context and resource table. A stage
+//! Process: `process::ProcessState` (the wasmtime `Engine`, the `Linker`, the compile
+//! cache, the componentizer). Deployment: `deployment::Deployment` (its compiled component
+//! and instance pool or its graph, artifacts, models, logs). Instance:
+//! `wasm::host::InstanceState` (a `Store` with its WASI context and resource table). A stage
 //! scaled to zero keeps only its definition and the digest of its compiled component.
 
 mod allocator;
