@@ -22,6 +22,7 @@ mod path_traversal;
 mod protocol_v1;
 mod protocol_v2;
 mod python;
+mod python_docs;
 mod sandbox;
 mod scaling;
 mod serving_runtime;
