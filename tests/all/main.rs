@@ -17,6 +17,7 @@ mod inference_log;
 mod limits;
 mod manage;
 mod memory_recycling;
+mod module_graph;
 mod native_models;
 mod path_traversal;
 mod protocol_v1;
