@@ -3,6 +3,7 @@
 
 use crate::allocator::{self, DEFAULT_PURGE_DELAY_MS};
 use crate::capacity::NodeCapacity;
+use crate::client::{ClientCommand, ClientOptions};
 use crate::deployment::Deployment;
 use crate::http::DEFAULT_MAX_BODY_BYTES;
 use crate::http::auth::ApiKeys;
@@ -20,7 +21,8 @@ use crate::wasm::engine::{
 };
 use anyhow::Context as _;
 use clap::builder::TypedValueParser as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,15 +31,19 @@ use std::process::ExitCode;
 #[command(
     name = "predictor",
     version,
-    about = "WebAssembly-sandboxed predictor runtime (KServe V1/V2)"
+    about = "WebAssembly-sandboxed predictor runtime (KServe V1/V2)",
+    mut_arg("server", |a: clap::Arg| a.hide(true)),
+    mut_arg("api_key", |a: clap::Arg| a.hide(true)),
+    mut_arg("output", |a: clap::Arg| a.hide(true))
 )]
 pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `predictor_runtime=debug`.
     #[arg(long, env = "PREDICTOR_LOG", default_value = "info", global = true)]
     pub log: String,
-    /// For the client commands: the server and how to talk to it.
+    /// The client commands' flags when typed before the subcommand (hidden: each client
+    /// command shows its own; see [`parse_from`]).
     #[command(flatten)]
-    pub client: crate::client::ClientOptions,
+    pub client: ClientOptions,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,7 +58,7 @@ pub enum Command {
     Build(BuildArgs),
     /// The management API's client commands (`--server URL`).
     #[command(flatten)]
-    Client(crate::client::ClientCommand),
+    Client(ClientCommand),
 }
 
 #[derive(Args, Debug)]
@@ -237,9 +243,38 @@ pub enum BuildKind {
     Transformer,
 }
 
+/// Parses the arguments. The client flags typed before the subcommand (`predictor --server
+/// URL list`) are the subcommand's unless it was given its own; before `serve`, `check` or
+/// `build` they are an error, as they mean nothing there.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    match (&mut cli.command, matches.subcommand()) {
+        (Command::Client(c), Some((_, own))) => {
+            c.options_mut().take_leading(&cli.client, &matches, own)
+        }
+        (_, Some((name, _))) if ClientOptions::given(&matches) => {
+            return Err(command.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "--server, --api-key and --output are for the client commands (list, \
+                     deploy, ...), not `{name}`"
+                ),
+            ));
+        }
+        _ => {}
+    }
+    Ok(cli)
+}
+
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
     init_tracing(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -251,12 +286,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Client(c) => crate::client::run(cli.client, c).await,
-            other => run(other).await,
-        }
-    });
+    let result = runtime.block_on(run(cli.command));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -317,10 +347,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Build(a) => build(a).await,
-        Command::Client(c) => {
-            let options = crate::client::ClientOptions::from_env();
-            crate::client::run(options, c).await
-        }
+        Command::Client(c) => crate::client::run(c).await,
         Command::Check(a) => {
             let process = ProcessState::new(
                 &a.data_dir,
@@ -387,12 +414,24 @@ async fn build(a: BuildArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing(filter: &str) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
+}
+
+/// Whether logs are coloured: only for a terminal (escape codes are noise in a file, a pipe
+/// or a log collector), and never with `NO_COLOR` set to something (https://no-color.org).
+fn colour(terminal: bool, no_color: Option<OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 #[cfg(test)]
@@ -422,6 +461,17 @@ mod tests {
                 .for_each(check);
         }
         check(&Cli::command());
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(
+            colour(true, Some("".into())),
+            "an empty NO_COLOR is as if unset"
+        );
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
     }
 
     #[test]

@@ -72,6 +72,7 @@ mod wasm;
 // the compiler finds what nothing uses.
 pub use capacity::NodeCapacity;
 pub use cli::{BuildArgs, BuildKind, CheckArgs, Command, main, run};
+pub use definition::RESERVED_ENV_VARS;
 pub use deployment::Deployment;
 pub use deployment_log::LogSource;
 pub use http::auth::ApiKeys;

@@ -139,3 +139,53 @@ async fn build_makes_components_that_deploy_without_their_scripts() {
     );
     assert!(!bad.with_extension("wasm").exists());
 }
+
+/// Logs written to a pipe (a file, a log collector) carry no colour codes: `predictor serve`
+/// started, then stopped with SIGTERM so it logs its shutdown.
+#[test]
+fn serve_logs_to_a_pipe_without_colour() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::process::{Command as Process, Stdio};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Process::new(env!("CARGO_BIN_EXE_predictor-e2e"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--store-dir")
+        .arg(dir.path().join("store"))
+        .env("PREDICTOR_LOG", "info")
+        // Colour must go because the output is a pipe, not because of the caller's NO_COLOR.
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut listening = String::new();
+    stdout.read_line(&mut listening).unwrap();
+    // The line comes once the port is bound; an early exit closes the pipe instead.
+    assert!(listening.contains("listening"), "{listening:?}");
+    Process::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let mut out = listening.into_bytes();
+    stdout.read_to_end(&mut out).unwrap();
+    let finished = child.wait_with_output().unwrap();
+    out.extend(&finished.stderr);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("shutting down"),
+        "no log line to check: {text}"
+    );
+    assert!(
+        !out.contains(&0x1b),
+        "colour codes in piped output: {text:?}"
+    );
+}

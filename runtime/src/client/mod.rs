@@ -4,59 +4,19 @@
 //! `--output json` for scripts; a progress bar while an upload is sent and a spinner while
 //! the server starts it (componentizing and compiling on a first upload).
 
+pub mod options;
 pub mod table;
 
+pub use options::{ClientOptions, Output};
+
 use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::Subcommand;
 use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Where the server is and how to talk to it.
-#[derive(Args, Debug, Clone)]
-pub struct ClientOptions {
-    /// The server's base URL.
-    #[arg(
-        long,
-        env = "PREDICTOR_SERVER",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub server: String,
-    /// An API key, sent as `Authorization: ApiKey <key>`.
-    #[arg(long, env = "PREDICTOR_API_KEY", global = true, hide_env_values = true)]
-    pub api_key: Option<String>,
-    /// `table` for people, `json` for scripts.
-    #[arg(
-        long,
-        env = "PREDICTOR_OUTPUT",
-        value_enum,
-        default_value = "table",
-        global = true
-    )]
-    pub output: Output,
-}
-
-impl ClientOptions {
-    /// The options as the environment sets them (defaults otherwise).
-    pub fn from_env() -> ClientOptions {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            options: ClientOptions,
-        }
-        <Only as clap::Parser>::parse_from(["predictor"]).options
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
-}
 
 /// The client's commands.
 #[derive(Subcommand, Debug)]
@@ -67,25 +27,52 @@ pub enum ClientCommand {
         dir: PathBuf,
         /// More files, uploaded by their file name (a model kept elsewhere, a built component).
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        options: ClientOptions,
     },
     /// The server's deployments.
-    List,
+    List {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// A deployment's state, definition, versions and endpoints.
-    Describe { name: String },
+    Describe {
+        name: String,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// Start a stopped deployment.
-    Start { name: String },
+    Start {
+        name: String,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// Stop a deployment (its versions stay stored).
-    Stop { name: String },
+    Stop {
+        name: String,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// Restart a deployment.
-    Restart { name: String },
+    Restart {
+        name: String,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// Serve an earlier version again.
     Rollback {
         name: String,
         #[arg(long)]
         version: u32,
+        #[command(flatten)]
+        options: ClientOptions,
     },
     /// Delete a deployment.
-    Delete { name: String },
+    Delete {
+        name: String,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// A deployment's log.
     Logs {
         name: String,
@@ -98,6 +85,8 @@ pub enum ClientCommand {
         /// Only what this stage's guest wrote: `predictor` or `transformer`.
         #[arg(long)]
         component: Option<String>,
+        #[command(flatten)]
+        options: ClientOptions,
     },
     /// Send one V1 prediction request.
     Predict {
@@ -105,6 +94,8 @@ pub enum ClientCommand {
         /// The request body (`{"instances": [...]}`), or `@FILE`.
         #[arg(long)]
         data: String,
+        #[command(flatten)]
+        options: ClientOptions,
     },
 }
 
@@ -149,7 +140,8 @@ async fn read(response: reqwest::Response) -> anyhow::Result<Value> {
 }
 
 /// Runs one client command.
-pub async fn run(options: ClientOptions, command: ClientCommand) -> anyhow::Result<()> {
+pub async fn run(mut command: ClientCommand) -> anyhow::Result<()> {
+    let options = command.options_mut().clone();
     let client = Client {
         http: reqwest::Client::new(),
         base: options.server.clone(),
@@ -158,25 +150,25 @@ pub async fn run(options: ClientOptions, command: ClientCommand) -> anyhow::Resu
     let json = options.output == Output::Json;
     let post = reqwest::Method::POST;
     let described = match command {
-        ClientCommand::Deploy { dir, files } => deploy(&client, &dir, &files, json).await?,
-        ClientCommand::List => {
+        ClientCommand::Deploy { dir, files, .. } => deploy(&client, &dir, &files, json).await?,
+        ClientCommand::List { .. } => {
             let body = client
                 .send(client.request(reqwest::Method::GET, "/api/deployments"))
                 .await?;
             return print(json, &body, || table::list(&body));
         }
-        ClientCommand::Describe { name } => {
+        ClientCommand::Describe { name, .. } => {
             client
                 .send(client.request(reqwest::Method::GET, &format!("/api/deployments/{name}")))
                 .await?
         }
-        ClientCommand::Start { name } => action(&client, &name, "start").await?,
-        ClientCommand::Stop { name } => action(&client, &name, "stop").await?,
-        ClientCommand::Restart { name } => action(&client, &name, "restart").await?,
-        ClientCommand::Rollback { name, version } => {
+        ClientCommand::Start { name, .. } => action(&client, &name, "start").await?,
+        ClientCommand::Stop { name, .. } => action(&client, &name, "stop").await?,
+        ClientCommand::Restart { name, .. } => action(&client, &name, "restart").await?,
+        ClientCommand::Rollback { name, version, .. } => {
             action(&client, &name, &format!("rollback?version={version}")).await?
         }
-        ClientCommand::Delete { name } => {
+        ClientCommand::Delete { name, .. } => {
             let path = format!("/api/deployments/{name}");
             let body = client
                 .send(client.request(reqwest::Method::DELETE, &path))
@@ -188,6 +180,7 @@ pub async fn run(options: ClientOptions, command: ClientCommand) -> anyhow::Resu
             tail,
             follow,
             component,
+            ..
         } => {
             let mut path = format!("/api/deployments/{name}/logs?tail={tail}&follow={follow}");
             if let Some(c) = component {
@@ -195,7 +188,7 @@ pub async fn run(options: ClientOptions, command: ClientCommand) -> anyhow::Resu
             }
             return logs(&client, &path, follow, json).await;
         }
-        ClientCommand::Predict { name, data } => {
+        ClientCommand::Predict { name, data, .. } => {
             let body = match data.strip_prefix('@') {
                 Some(file) => std::fs::read_to_string(file)
                     .with_context(|| format!("reading the request body from {file}"))?,

@@ -6,13 +6,16 @@
 //! two worlds import the same interfaces, so the transformer's bindings reuse the
 //! predictor's: one set of host implementations, one linker, one `PredictError` type.
 
+/// What a guest's `model` resource holds: a graph the host loaded and shares.
+pub type ModelResource = std::sync::Arc<crate::native::NativeModel>;
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "predictor",
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "predictor:runtime/models.model": crate::wasm::host::ModelResource,
+        "predictor:runtime/models.model": crate::wasm::bindings::ModelResource,
     },
 });
 

@@ -2,17 +2,14 @@
 //! graphs of the artifact, run by tract off the async workers) and `log`.
 
 use super::bindings::predictor::runtime::{log, models, types};
-use super::bindings::{PredictError, WitDatatype, WitTensor, WitTensorSpec};
+use super::bindings::{ModelResource, PredictError, WitDatatype, WitTensor, WitTensorSpec};
 use crate::deployment_log::{LogLevel, LogSource, StageLog};
+use crate::native::ModelError;
 use crate::native::models::ModelCache;
-use crate::native::{ModelError, NativeModel};
 use crate::tensor::{Datatype, Tensor, TensorSpec};
 use std::sync::Arc;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// What a `model` resource handle points at: a graph shared by the deployment.
-pub type ModelResource = Arc<NativeModel>;
 
 /// The store data of one instance: per-instance WASI state plus the deployment's grants.
 pub struct InstanceState {
