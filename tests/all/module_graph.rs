@@ -406,3 +406,4 @@ fn runtime_modules_have_no_cycles() {
 }
 
 mod cases;
+mod rooms;
