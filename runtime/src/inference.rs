@@ -1,11 +1,8 @@
-//! The request chain every protocol serves through, one way from body to body:
-//!
-//! ```text
-//! body → preprocess → codec.decode → dispatch → codec.encode → postprocess → body
-//!           │                           │                          │
-//!   transformer (if any)    batcher (if any) → predictor   transformer (if any)
-//!                           (component pool | native graph)
-//! ```
+//! The request chain every protocol serves through, one way from body to body: the
+//! transformer's `preprocess` (if any), the codec's `decode` into what the predictor
+//! accepts, `dispatch` (through the batcher, if any, to the component pool or the native
+//! graph), the codec's `encode`, the transformer's `postprocess`. Drawn in
+//! docs/architecture.md ("The request path, one chain").
 //!
 //! The protocol handler has looked the deployment up; the chain knows no protocol, only the
 //! [`Codec`] it is given, so a new protocol adds a codec, not a copy of the chain.
