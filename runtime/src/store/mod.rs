@@ -7,7 +7,7 @@
 //! store/deployments/<name>.json    its record: versions (file path -> digest), the current
 //!                                  version, the desired state (Running or Stopped)
 //! store/live/<name>/v<N>/          version N as a folder (hard links to blobs): what the
-//!                                  loader opens
+//!                                  deployment starts from
 //! ```
 //!
 //! The store reaches its files only through `cap_std::fs::Dir` handles opened on those
