@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
             }
             assert_eq!(
                 deployment.lifecycle_state(),
-                "Idle",
+                predictor_runtime::lifecycle::LifecycleState::Idle,
                 "the stage went to zero"
             );
             let payload = Payload::Json {

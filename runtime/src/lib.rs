@@ -38,6 +38,8 @@
 //! - [`scaling`]: the autoscaler (Knative's algorithm) deciding how many instances stay warm.
 //! - [`capacity`]: what the node has, and what deployments' `requests` reserved of it.
 //! - [`metrics`]: the series on `/metrics`.
+//! - [`views`]: the management API's bodies as types, shared by the server, the client and
+//!   the generated OpenAPI document.
 //! - [`allocator`]: freed memory back to the OS (purge delay; at once when a stage goes to zero).
 //! - [`inference_log`]: requests and predictions as `inferencelog` records, to Kafka or files.
 //! - [`python`]: Python scripts (and the embedded Python SDK) componentized, with a cache.
@@ -75,4 +77,5 @@ pub mod scaling;
 pub mod server;
 pub mod store;
 pub mod tensor;
+pub mod views;
 pub mod wasm;

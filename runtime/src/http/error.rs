@@ -1,5 +1,6 @@
 //! The one error type handlers return: a status and a message, answered as
-//! `{"error": "..."}`. Internal details stay in the logs; messages say what went wrong.
+//! `{"error": "..."}` ([`crate::views::ErrorBody`]). Internal details stay in the logs;
+//! messages say what went wrong.
 
 use crate::inference::InferenceError;
 use axum::Json;
@@ -85,11 +86,8 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), "{}", self.message);
         }
-        let mut response = (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response();
+        let body = crate::views::ErrorBody::message(self.message);
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

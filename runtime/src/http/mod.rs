@@ -9,8 +9,7 @@ pub mod auth;
 pub mod connections;
 pub mod error;
 pub mod manage;
-#[cfg(test)]
-mod openapi;
+pub mod openapi;
 pub mod request_context;
 pub mod v1;
 pub mod v2;
