@@ -232,9 +232,10 @@ impl PartialSchema for UploadForm {
 
 impl ToSchema for UploadForm {}
 
-/// `deployment.json`, with the Hopsworks predictor field names (its type,
-/// `deployment::config::DeploymentConfig`, is the loader's; the tests hold the two to the
-/// same fields).
+/// `deployment.json`, with the Hopsworks predictor field names. Its type,
+/// [`crate::definition::DeploymentConfig`], is described here rather than derived (its
+/// sections are many small types the document does not need); the tests hold the two to
+/// the same fields and names.
 pub struct Definition;
 
 impl Definition {

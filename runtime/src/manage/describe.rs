@@ -3,7 +3,7 @@
 
 use super::{ManageError, Manager};
 use crate::deployment::Deployment;
-use crate::deployment::log;
+use crate::deployment_log as log;
 use crate::lifecycle::LifecycleState;
 use crate::role::Role;
 use crate::store::{DeploymentName, Desired, Record};
