@@ -7,11 +7,11 @@
 
 pub mod table;
 
+use crate::views::{Deleted, Deployment, DeploymentList, ErrorBody, LogLine, LogPage, Uploaded};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use crate::views::{Deleted, Deployment, DeploymentList, ErrorBody, LogLine, LogPage, Uploaded};
 use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -167,7 +167,10 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> anyhow::Resul
     let body = T::deserialize(&raw).with_context(|| {
         format!(
             "the server's answer is not the {} this client reads (a server of another version?)",
-            std::any::type_name::<T>().rsplit("::").next().unwrap_or("body")
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("body")
         )
     })?;
     Ok(Answer { raw, body })
@@ -244,7 +247,9 @@ pub async fn run(options: ClientOptions, command: ClientCommand) -> anyhow::Resu
             return Ok(());
         }
     };
-    print(json, &described.raw, || table::describe(&described.body, &[]))
+    print(json, &described.raw, || {
+        table::describe(&described.body, &[])
+    })
 }
 
 fn print(json: bool, body: &Value, table: impl FnOnce() -> String) -> anyhow::Result<()> {

@@ -218,14 +218,11 @@ impl PartialSchema for UploadForm {
             ));
         ObjectBuilder::new()
             .schema_type(Type::Object)
-            .property(
-                "deployment.json",
-                Ref::from_schema_name(Definition::name()),
-            )
+            .property("deployment.json", Ref::from_schema_name(Definition::name()))
             .required("deployment.json")
-            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
-                Schema::Object(file.build()),
-            ))))
+            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(
+                file.build(),
+            )))))
             .into()
     }
 }
@@ -308,7 +305,10 @@ impl Definition {
                 "config_file",
                 string(Some("a file of the upload handed to the predictor")),
             ),
-            ("resources", object("requests and limits (cores, memory in MB)")),
+            (
+                "resources",
+                object("requests and limits (cores, memory in MB)"),
+            ),
             (
                 "inference_batcher",
                 object("batching: enabled, max_batch_size, max_latency, timeout"),

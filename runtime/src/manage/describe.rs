@@ -155,7 +155,12 @@ mod tests {
     #[test]
     fn log_lines_serialize_as_the_log_does() {
         use log::{LogLevel as Level, LogSource as Source};
-        let sources = [Source::Runtime, Source::Guest, Source::Stdout, Source::Stderr];
+        let sources = [
+            Source::Runtime,
+            Source::Guest,
+            Source::Stdout,
+            Source::Stderr,
+        ];
         let levels = [
             Level::Trace,
             Level::Debug,

@@ -142,7 +142,10 @@ fn every_view_type_has_its_schema() {
     let schemas = &doc["components"]["schemas"];
     let expected = [
         (views::Deployment::name(), views::Deployment::schema()),
-        (views::DeploymentList::name(), views::DeploymentList::schema()),
+        (
+            views::DeploymentList::name(),
+            views::DeploymentList::schema(),
+        ),
         (views::Version::name(), views::Version::schema()),
         (views::Instances::name(), views::Instances::schema()),
         (
@@ -297,7 +300,10 @@ fn the_definition_schema_has_the_definitions_fields() {
     let documented: BTreeSet<String> = properties.keys().cloned().collect();
     let fields = definition_fields();
     assert!(fields.contains("model_file"), "{fields:?}");
-    assert_eq!(documented, fields, "the Definition schema and DeploymentConfig");
+    assert_eq!(
+        documented, fields,
+        "the Definition schema and DeploymentConfig"
+    );
     // Each value an enumerated field documents is one the definition reads.
     for (field, property) in properties {
         for value in property["enum"].as_array().into_iter().flatten() {
