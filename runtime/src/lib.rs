@@ -22,6 +22,8 @@
 //! - formats: `protocol` (one codec per wire format), `inference_log` (requests and
 //!   predictions as records, to Kafka or files), `store` (uploaded deployments kept by
 //!   content), `python` (scripts componentized).
+//! - views: `views` (the management API's bodies as types, shared by the server, the client
+//!   and the generated OpenAPI document).
 //! - engines: `native` (graphs with tract), `wasm` (engine, compile cache, bindings,
 //!   sandbox, host imports, instance pools), `batching` (merging requests for any runner).
 //! - stages: `process` (the process-wide state), `predictor`, `transformer`.
@@ -66,6 +68,7 @@ mod server;
 mod store;
 mod tensor;
 mod transformer;
+mod views;
 mod wasm;
 
 // What the binary, the tests and the bench use; everything else is private to the crate, so

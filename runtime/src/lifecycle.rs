@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a deployment is in its life. Serialized with Hopsworks' names (`"Running"`).
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum LifecycleState {
     /// Stored, never started on this server.
     Created,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
 /// A deployment's predictor, or the transformer in front of it.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Predictor,

@@ -2,18 +2,22 @@
 //! `list`, `describe`, `start`, `stop`, `restart`, `rollback`, `delete`, `logs [-f]` and
 //! `predict`, against `--server URL` with `--api-key`. Tables for people ([`table`]),
 //! `--output json` for scripts; a progress bar while an upload is sent and a spinner while
-//! the server starts it (componentizing and compiling on a first upload).
+//! the server starts it (componentizing and compiling on a first upload). Answers are read
+//! as the server's own types ([`crate::views`]); `--output json` prints them as received.
 
 pub mod options;
 pub mod table;
 
 pub use options::{ClientOptions, Output};
 
+use crate::views::{Deleted, Deployment, DeploymentList, ErrorBody, LogLine, LogPage, Uploaded};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::multipart::{Form, Part};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -117,7 +121,10 @@ impl Client {
     }
 
     /// Sends and reads a JSON answer; an error status becomes the server's `error` message.
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<Answer<T>> {
         let response = request
             .send()
             .await
@@ -126,17 +133,38 @@ impl Client {
     }
 }
 
-async fn read(response: reqwest::Response) -> anyhow::Result<Value> {
+/// A server's answer: as sent (for `--output json`) and read as its type.
+struct Answer<T> {
+    raw: Value,
+    body: T,
+}
+
+async fn read<T: DeserializeOwned>(response: reqwest::Response) -> anyhow::Result<Answer<T>> {
     let status = response.status();
-    let body: Value = response
+    let raw: Value = response
         .json()
         .await
         .with_context(|| format!("the server answered {status} with a body that is not JSON"))?;
     if !status.is_success() {
-        let message = body["error"].as_str().unwrap_or("(no message)");
+        let message = ErrorBody::deserialize(&raw).map_or_else(
+            |_| "(no message)".to_string(),
+            |e| match e.kind.and_then(|k| serde_json::to_value(k).ok()) {
+                Some(Value::String(kind)) => format!("{} ({kind})", e.error),
+                _ => e.error,
+            },
+        );
         bail!("{status}: {message}");
     }
-    Ok(body)
+    let body = T::deserialize(&raw).with_context(|| {
+        format!(
+            "the server's answer is not the {} this client reads (a server of another version?)",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("body")
+        )
+    })?;
+    Ok(Answer { raw, body })
 }
 
 /// Runs one client command.
@@ -149,13 +177,20 @@ pub async fn run(mut command: ClientCommand) -> anyhow::Result<()> {
     };
     let json = options.output == Output::Json;
     let post = reqwest::Method::POST;
-    let described = match command {
-        ClientCommand::Deploy { dir, files, .. } => deploy(&client, &dir, &files, json).await?,
+    let described: Answer<Deployment> = match command {
+        ClientCommand::Deploy { dir, files, .. } => {
+            let answer = deploy(&client, &dir, &files, json).await?;
+            let Uploaded {
+                deployment,
+                warnings,
+            } = &answer.body;
+            return print(json, &answer.raw, || table::describe(deployment, warnings));
+        }
         ClientCommand::List { .. } => {
-            let body = client
+            let answer: Answer<DeploymentList> = client
                 .send(client.request(reqwest::Method::GET, "/api/deployments"))
                 .await?;
-            return print(json, &body, || table::list(&body));
+            return print(json, &answer.raw, || table::list(&answer.body));
         }
         ClientCommand::Describe { name, .. } => {
             client
@@ -170,10 +205,12 @@ pub async fn run(mut command: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Delete { name, .. } => {
             let path = format!("/api/deployments/{name}");
-            let body = client
+            let answer: Answer<Deleted> = client
                 .send(client.request(reqwest::Method::DELETE, &path))
                 .await?;
-            return print(json, &body, || format!("deleted {name}\n"));
+            return print(json, &answer.raw, || {
+                format!("deleted {}\n", answer.body.deleted)
+            });
         }
         ClientCommand::Logs {
             name,
@@ -196,14 +233,16 @@ pub async fn run(mut command: ClientCommand) -> anyhow::Result<()> {
             };
             let request: Value = serde_json::from_str(&body).context("--data is not JSON")?;
             let path = format!("/v1/models/{name}:predict");
-            let answer = client
+            let answer: Answer<Value> = client
                 .send(client.request(post, &path).json(&request))
                 .await?;
-            println!("{}", serde_json::to_string_pretty(&answer)?);
+            println!("{}", serde_json::to_string_pretty(&answer.body)?);
             return Ok(());
         }
     };
-    print(json, &described, || table::describe(&described))
+    print(json, &described.raw, || {
+        table::describe(&described.body, &[])
+    })
 }
 
 fn print(json: bool, body: &Value, table: impl FnOnce() -> String) -> anyhow::Result<()> {
@@ -215,7 +254,7 @@ fn print(json: bool, body: &Value, table: impl FnOnce() -> String) -> anyhow::Re
     Ok(())
 }
 
-async fn action(client: &Client, name: &str, action: &str) -> anyhow::Result<Value> {
+async fn action(client: &Client, name: &str, action: &str) -> anyhow::Result<Answer<Deployment>> {
     let path = format!("/api/deployments/{name}/{action}");
     client
         .send(client.request(reqwest::Method::POST, &path))
@@ -270,7 +309,7 @@ async fn deploy(
     dir: &Path,
     extra: &[PathBuf],
     quiet: bool,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Answer<Uploaded>> {
     let files = collect_files(dir, extra)?;
     let total: u64 = files
         .iter()
@@ -334,17 +373,15 @@ async fn deploy(
 async fn logs(client: &Client, path: &str, follow: bool, json: bool) -> anyhow::Result<()> {
     let request = client.request(reqwest::Method::GET, path);
     if !follow {
-        let body = client.send(request).await?;
-        return print(json, &body, || {
-            table::log_lines(body["lines"].as_array().map_or(&[][..], Vec::as_slice))
-        });
+        let answer: Answer<LogPage> = client.send(request).await?;
+        return print(json, &answer.raw, || table::log_lines(&answer.body.lines));
     }
     let response = request
         .send()
         .await
         .with_context(|| format!("cannot reach the server at {}", client.base))?;
     if !response.status().is_success() {
-        read(response).await?;
+        read::<Value>(response).await?;
         return Ok(());
     }
     let mut stream = response.bytes_stream();
@@ -356,8 +393,9 @@ async fn logs(client: &Client, path: &str, follow: bool, json: bool) -> anyhow::
             if json {
                 print!("{}", String::from_utf8_lossy(&line));
             } else {
-                let value: Value = serde_json::from_slice(&line)?;
-                print!("{}", table::log_lines(std::slice::from_ref(&value)));
+                let line: LogLine = serde_json::from_slice(&line)
+                    .context("a line of the log stream is not a log line")?;
+                print!("{}", table::log_lines(std::slice::from_ref(&line)));
             }
         }
     }

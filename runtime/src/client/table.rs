@@ -1,5 +1,7 @@
 //! The client's answers as text for people: aligned tables and `key  value` blocks.
 
+use crate::store::Desired;
+use crate::views::{Deployment, DeploymentList, LogLine};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -28,6 +30,7 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A JSON value as a cell: strings without quotes, null as `-`.
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
@@ -36,25 +39,35 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn time(ms: &Value) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.as_u64().unwrap_or(0));
+fn time(ms: u64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// A stage's instances, `-` when it is not serving.
+fn instances(d: &Deployment) -> (String, String) {
+    match &d.instances {
+        Some(i) => (
+            i.predictor.to_string(),
+            i.transformer.map_or_else(|| "-".into(), |n| n.to_string()),
+        ),
+        None => ("-".into(), "-".into()),
+    }
+}
+
 /// `predictor list`.
-pub fn list(body: &Value) -> String {
-    let rows: Vec<Vec<String>> = body["deployments"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
+pub fn list(body: &DeploymentList) -> String {
+    let rows: Vec<Vec<String>> = body
+        .deployments
         .iter()
         .map(|d| {
             vec![
-                text(&d["name"]),
-                text(&d["state"]),
-                text(&d["version"]),
-                d["versions"].as_array().map_or(0, Vec::len).to_string(),
-                text(&d["instances"]["predictor"]),
-                text(&d["endpoints"]["v1"]),
+                d.name.clone(),
+                d.state.to_string(),
+                d.version.to_string(),
+                d.versions.len().to_string(),
+                instances(d).0,
+                d.endpoints.v1.clone(),
             ]
         })
         .collect();
@@ -71,20 +84,24 @@ pub fn list(body: &Value) -> String {
     )
 }
 
-/// `predictor describe` (and what `deploy`, `start`... answer).
-pub fn describe(d: &Value) -> String {
+/// `predictor describe` (and what `deploy`, `start`... answer, with an upload's warnings).
+pub fn describe(d: &Deployment, warnings: &[String]) -> String {
     let mut out = String::new();
     let mut field = |k: &str, v: String| {
         let _ = writeln!(out, "{k:<10} {v}");
     };
-    field("name", text(&d["name"]));
-    field("state", text(&d["state"]));
-    if !d["reason"].is_null() {
-        field("reason", text(&d["reason"]));
+    field("name", d.name.clone());
+    field("state", d.state.to_string());
+    if let Some(reason) = &d.reason {
+        field("reason", reason.clone());
     }
-    field("version", text(&d["version"]));
-    field("desired", text(&d["desired"]));
-    if let Some(def) = d["definition"].as_object() {
+    field("version", d.version.to_string());
+    let desired = match d.desired {
+        Desired::Running => "Running",
+        Desired::Stopped => "Stopped",
+    };
+    field("desired", desired.into());
+    if let Some(def) = d.definition.as_ref().and_then(Value::as_object) {
         let serves = ["component_file", "script_file", "model_file"]
             .iter()
             .find_map(|k| {
@@ -94,40 +111,26 @@ pub fn describe(d: &Value) -> String {
             });
         field("serves", serves.unwrap_or_else(|| "-".into()));
     }
+    let (predictor, transformer) = instances(d);
     field(
         "instances",
-        format!(
-            "predictor {}, transformer {}",
-            text(&d["instances"]["predictor"]),
-            text(&d["instances"]["transformer"])
-        ),
+        format!("predictor {predictor}, transformer {transformer}"),
     );
     field(
         "endpoints",
-        format!(
-            "{}  {}",
-            text(&d["endpoints"]["v1"]),
-            text(&d["endpoints"]["v2"])
-        ),
+        format!("{}  {}", d.endpoints.v1, d.endpoints.v2),
     );
-    for w in d["warnings"].as_array().map_or(&[][..], Vec::as_slice) {
-        field("warning", text(w));
+    for w in warnings {
+        field("warning", w.clone());
     }
-    let rows: Vec<Vec<String>> = d["versions"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
+    let rows: Vec<Vec<String>> = d
+        .versions
         .iter()
         .map(|v| {
-            let files: Vec<String> = v["files"]
-                .as_array()
-                .map_or(&[][..], Vec::as_slice)
-                .iter()
-                .map(text)
-                .collect();
             vec![
-                text(&v["version"]),
-                time(&v["created_ms"]),
-                files.join(", "),
+                v.version.to_string(),
+                time(v.created_ms),
+                v.files.join(", "),
             ]
         })
         .collect();
@@ -136,16 +139,16 @@ pub fn describe(d: &Value) -> String {
 }
 
 /// Log lines: time, level, source, message.
-pub fn log_lines(lines: &[Value]) -> String {
+pub fn log_lines(lines: &[LogLine]) -> String {
     let mut out = String::new();
     for l in lines {
         let _ = writeln!(
             out,
             "{} {:<5} {:<7} {}",
-            time(&l["timestamp_ms"]),
-            text(&l["level"]),
-            text(&l["source"]),
-            text(&l["message"])
+            time(l.timestamp_ms),
+            l.level.as_str(),
+            l.source.as_str(),
+            l.message
         );
     }
     out
@@ -166,14 +169,40 @@ mod tests {
             ],
         );
         assert_eq!(t, "NAME       STATE\niris       Running\nsentiment  Idle\n");
-        let d = describe(
-            &json!({"name": "iris", "state": "Running", "version": 2, "versions": [
-            {"version": 1, "created_ms": 0, "files": ["deployment.json", "model.onnx"]}]}),
-        );
-        assert!(d.contains("state      Running"), "{d}");
+    }
+
+    /// A description as the server sends it, read as the view and shown.
+    #[test]
+    fn describes_what_the_server_sends() {
+        let d: Deployment = serde_json::from_value(json!({
+            "name": "iris", "state": "Running", "reason": null, "desired": "Running",
+            "version": 2,
+            "versions": [{"version": 1, "created_ms": 0,
+                          "files": ["deployment.json", "model.onnx"]}],
+            "definition": {"name": "iris", "model_file": "model.onnx"},
+            "instances": {"predictor": "native", "transformer": null},
+            "endpoints": {"v1": "/v1/models/iris:predict", "v2": "/v2/models/iris/infer"}
+        }))
+        .unwrap();
+        let text = describe(&d, &["inference_logger is kept, not served".into()]);
+        for expected in [
+            "state      Running",
+            "serves     model_file model.onnx",
+            "instances  predictor native, transformer -",
+            "warning    inference_logger is kept, not served",
+            "1        1970-01-01T00:00:00Z  deployment.json, model.onnx",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+        assert!(!text.contains("reason"), "{text}");
+        let rows = list(&DeploymentList {
+            deployments: vec![d],
+        });
         assert!(
-            d.contains("1        1970-01-01T00:00:00Z  deployment.json, model.onnx"),
-            "{d}"
+            rows.lines()
+                .nth(1)
+                .is_some_and(|r| r.starts_with("iris  Running  2        1         native")),
+            "{rows}"
         );
     }
 }

@@ -81,11 +81,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), "{}", self.message);
         }
-        let mut response = (
-            self.status,
-            Json(serde_json::json!({ "error": self.message, "kind": self.kind })),
-        )
-            .into_response();
+        let body = crate::views::ErrorBody {
+            error: self.message,
+            kind: Some(self.kind),
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

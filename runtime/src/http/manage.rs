@@ -1,29 +1,37 @@
 //! The management API (`/api/deployments`), described by `/api/openapi.json`: upload a
 //! deployment (multipart: `deployment.json` and its files), list, describe, start, stop,
-//! restart, roll back, delete, read its log.
+//! restart, roll back, delete, read its log. Each handler answers a type of
+//! [`crate::views`] and carries its part of the OpenAPI document (`#[utoipa::path]`,
+//! gathered by [`super::openapi`]).
 //!
 //! The `{name}` of every `/api/deployments/{name}[/...]` route is parsed as a
 //! [`DeploymentName`] before any store or file operation; path and query-string rejections
 //! answer 400 `{"error"}` like every other client error.
 
+mod logs;
+
+pub use logs::{__path_logs, logs};
+
 use super::AppState;
 use super::connections::BodyReadTimeout;
 use super::error::{ApiError, find_source};
+use super::schemas::{
+    BadRequest, CannotStart, NotFound, PayloadTooLarge, RequestTimeout, UnsupportedMediaType,
+    UploadForm,
+};
 use crate::deployment::DEFINITION_FILE;
 use crate::manage::upload::{MAX_UPLOAD_FILES, Upload};
 use crate::manage::{ManageError, Manager};
-use crate::role::Role;
 use crate::store::DeploymentName;
+use crate::views::{Deleted, Deployment, DeploymentList, Uploaded};
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
 impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
@@ -64,18 +72,55 @@ fn name(raw: &str) -> Result<DeploymentName, ApiError> {
     DeploymentName::parse(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))
 }
 
-/// The `{name}` of a `/api/deployments/{name}` route.
-fn name_param(path: Result<Path<String>, PathRejection>) -> Result<DeploymentName, ApiError> {
-    let Path(raw) = path.map_err(path_rejected)?;
+/// The `{name}` of a `/api/deployments/{name}[/...]` route.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct NamePath {
+    /// The deployment's name: 1-63 ASCII letters, digits or '-', starting with a letter,
+    /// not ending with '-'.
+    #[param(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
+    name: String,
+}
+
+/// The `{name}` of a `/api/deployments/{name}` route, parsed.
+fn name_param(path: Result<Path<NamePath>, PathRejection>) -> Result<DeploymentName, ApiError> {
+    let Path(NamePath { name: raw }) = path.map_err(path_rejected)?;
     name(&raw)
 }
 
 /// `POST /api/deployments`: creates a deployment, or a new version of it.
+#[utoipa::path(
+    post,
+    path = "/api/deployments",
+    operation_id = "deploy",
+    summary = "Create a deployment or upload a new version of it",
+    description = "multipart/form-data: a part `deployment.json` (or a part named `definition`) \
+        with the Hopsworks predictor fields, and one part per file, its file name (or, without \
+        one, its part name) being its path in the deployment folder. The version is started \
+        before it is recorded: one that cannot start is refused (422) and the serving version \
+        stays.",
+    request_body(content((
+        UploadForm = "multipart/form-data",
+        encoding(("deployment.json" = (content_type = "application/json")))
+    ))),
+    responses(
+        (status = 201, description = "started and recorded", body = Uploaded),
+        (status = 400, response = BadRequest),
+        (status = 408, response = RequestTimeout),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = CannotStart),
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -131,9 +176,14 @@ pub async fn upload(
     let upload = Upload::check(files)?;
     let warnings = upload.warnings.clone();
     let m = Arc::clone(manager(&state));
-    let mut described = to_completion(async move { m.deploy(upload).await }).await?;
-    described["warnings"] = json!(warnings);
-    Ok((StatusCode::CREATED, Json(described)))
+    let deployment = to_completion(async move { m.deploy(upload).await }).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Uploaded {
+            deployment,
+            warnings,
+        }),
+    ))
 }
 
 /// Runs a management call on a task of its own, to its end even when the client leaves
@@ -173,138 +223,138 @@ fn multipart_error(e: &MultipartError, context: &str) -> ApiError {
 }
 
 /// `GET /api/deployments`.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"deployments": manager(&state).list()?})))
+#[utoipa::path(
+    get,
+    path = "/api/deployments",
+    operation_id = "list",
+    summary = "List deployments",
+    responses((status = 200, description = "every stored deployment", body = DeploymentList))
+)]
+pub async fn list(State(state): State<AppState>) -> Result<Json<DeploymentList>, ApiError> {
+    Ok(Json(DeploymentList {
+        deployments: manager(&state).list()?,
+    }))
 }
 
 /// `GET /api/deployments/{name}`.
+#[utoipa::path(
+    get,
+    path = "/api/deployments/{name}",
+    operation_id = "describe",
+    summary = "Describe a deployment",
+    params(NamePath),
+    responses(
+        (status = 200, description = "the deployment", body = Deployment),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 pub async fn describe(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+    path: Result<Path<NamePath>, PathRejection>,
+) -> Result<Json<Deployment>, ApiError> {
     let name = name_param(path)?;
     Ok(Json(manager(&state).describe(&name)?))
 }
 
+/// What `POST /api/deployments/{name}/{action}` does: `start` serves the current version
+/// again, `stop` stops serving it (its versions stay stored), `restart` starts it afresh,
+/// `rollback` serves the stored version `?version=N`.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Rollback,
+}
+
+impl Action {
+    /// The action a route's `{action}` names (404 naming the actions otherwise).
+    fn parse(raw: &str) -> Result<Action, ApiError> {
+        use serde::de::value::{Error, StrDeserializer};
+        Action::deserialize(StrDeserializer::<Error>::new(raw)).map_err(|_| {
+            ApiError::not_found(format!(
+                "no action {raw:?}: start, stop, restart or rollback"
+            ))
+        })
+    }
+}
+
 /// `POST /api/deployments/{name}/{action}`: start, stop, restart, rollback (`?version=N`).
+#[utoipa::path(
+    post,
+    path = "/api/deployments/{name}/{action}",
+    operation_id = "action",
+    summary = "start, stop, restart, or rollback (?version=N)",
+    description = "`start` serves the current version again, `stop` stops serving it (its \
+        versions stay stored), `restart` starts it afresh, `rollback` serves the stored \
+        version `version` (required for rollback).",
+    params(
+        NamePath,
+        ("action" = inline(Action), Path, description = "what to do"),
+        ActionQuery,
+    ),
+    responses(
+        (status = 200, description = "the deployment, after the action", body = Deployment),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 422, response = CannotStart),
+    )
+)]
 pub async fn action(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<ActionQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deployment>, ApiError> {
     let Path((raw, action)) = path.map_err(path_rejected)?;
     let name = name(&raw)?;
     let Query(query) = query.map_err(query_rejected)?;
     let m = Arc::clone(manager(&state));
-    let described = match action.as_str() {
-        "start" => to_completion(async move { m.start(&name).await }).await?,
-        "stop" => to_completion(async move { m.stop(&name).await }).await?,
-        "restart" => to_completion(async move { m.restart(&name).await }).await?,
-        "rollback" => {
+    let described = match Action::parse(&action)? {
+        Action::Start => to_completion(async move { m.start(&name).await }).await?,
+        Action::Stop => to_completion(async move { m.stop(&name).await }).await?,
+        Action::Restart => to_completion(async move { m.restart(&name).await }).await?,
+        Action::Rollback => {
             let version = query.version.ok_or_else(|| {
                 ApiError::new(StatusCode::BAD_REQUEST, "rollback needs ?version=N")
             })?;
             to_completion(async move { m.rollback(&name, version).await }).await?
         }
-        other => {
-            return Err(ApiError::not_found(format!(
-                "no action {other:?}: start, stop, restart or rollback"
-            )));
-        }
     };
     Ok(Json(described))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActionQuery {
+    /// The version to roll back to (rollback only).
+    #[param(minimum = 1)]
     version: Option<u32>,
 }
 
 /// `DELETE /api/deployments/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/api/deployments/{name}",
+    operation_id = "delete",
+    summary = "Delete a deployment (requests in flight finish)",
+    params(NamePath),
+    responses(
+        (status = 200, description = "deleted", body = Deleted),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+    path: Result<Path<NamePath>, PathRejection>,
+) -> Result<Json<Deleted>, ApiError> {
     let name = name_param(path)?;
     let m = Arc::clone(manager(&state));
     let deleted = name.clone();
     to_completion(async move { m.delete(&deleted).await }).await?;
-    Ok(Json(json!({"deleted": name})))
-}
-
-#[derive(Deserialize)]
-pub struct LogQuery {
-    tail: Option<usize>,
-    #[serde(default)]
-    follow: bool,
-    /// Only the lines this stage's guest wrote: `predictor` or `transformer`.
-    component: Option<Role>,
-}
-
-/// How often a follower looks for new lines.
-const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// `GET /api/deployments/{name}/logs?tail=N` (default 100): `{"name", "lines"}`. With
-/// `&follow=true`: the lines as JSON lines (`application/x-ndjson`), then each new one as it
-/// is written, until the deployment stops or is replaced.
-pub async fn logs(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<LogQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let name = name_param(path)?;
-    let Query(query) = query.map_err(query_rejected)?;
-    let tail = query.tail.unwrap_or(100);
-    let m = manager(&state);
-    if !query.follow {
-        let lines = m.logs(&name, tail, query.component)?;
-        return Ok(Json(json!({"name": name, "lines": lines})).into_response());
-    }
-    let deployment = m.serving(&name)?;
-    let component = query.component;
-    let first = match m.logs(&name, tail, component)?.first() {
-        Some(line) => line["seq"].as_u64().unwrap_or(0),
-        None => deployment.log.since(0).last().map_or(0, |l| l.seq + 1),
-    };
-    let manager = Arc::clone(m);
-    let lines = futures_util::stream::unfold(
-        (deployment, first, manager),
-        move |(deployment, mut next, manager)| async move {
-            loop {
-                let all = deployment.log.since(next);
-                next = all.last().map_or(next, |l| l.seq + 1);
-                let lines: Vec<_> = all
-                    .into_iter()
-                    .filter(|l| component.is_none() || l.component == component)
-                    .collect();
-                if !lines.is_empty() {
-                    let mut text = Vec::new();
-                    for line in &lines {
-                        serde_json::to_writer(&mut text, line).expect("log lines serialize");
-                        text.push(b'\n');
-                    }
-                    let chunk = Ok::<_, std::convert::Infallible>(Bytes::from(text));
-                    return Some((chunk, (deployment, next, manager)));
-                }
-                if !manager.is_serving(&deployment) {
-                    return None;
-                }
-                tokio::time::sleep(FOLLOW_POLL).await;
-            }
-        },
-    );
-    let mut response = Response::new(Body::from_stream(lines));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    Ok(response)
-}
-
-/// `GET /api/openapi.json`: this API, described.
-pub async fn openapi() -> Json<Value> {
-    Json(
-        serde_json::from_str(include_str!("openapi.json"))
-            .expect("the committed OpenAPI document is JSON"),
-    )
+    Ok(Json(Deleted {
+        deleted: name.to_string(),
+    }))
 }

@@ -9,9 +9,9 @@ pub mod auth;
 pub mod connections;
 pub mod error;
 pub mod manage;
-#[cfg(test)]
-mod openapi;
+pub mod openapi;
 pub mod request_context;
+mod schemas;
 pub mod v1;
 pub mod v2;
 
@@ -79,7 +79,7 @@ fn routes(state: AppState) -> Router {
         )
         .route("/v2/repository/index", post(v2::repository_index))
         .route("/metrics", get(metrics))
-        .route("/api/openapi.json", get(manage::openapi))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/deployments", get(manage::list).post(manage::upload))
         .route(
             "/api/deployments/{name}",

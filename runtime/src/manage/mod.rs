@@ -14,6 +14,7 @@
 //! meanwhile. An upload's files are stored before that lock is taken. Every name reaching
 //! here is a parsed [`DeploymentName`].
 
+pub mod describe;
 pub mod locks;
 pub mod upload;
 
@@ -24,12 +25,11 @@ use crate::deployment::Deployment;
 use crate::deployment::registry::Registry;
 use crate::lifecycle::LifecycleState;
 use crate::process::{DeployError, ProcessState};
-use crate::role::Role;
 use crate::store::files::FilePath;
 use crate::store::{DeploymentName, Desired, Digest, Record, Staging, Store, StoreError};
+use crate::views;
 use locks::NameLocks;
 use parking_lot::Mutex;
-use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -203,7 +203,10 @@ impl Manager {
     /// Stores and starts an uploaded version (see [`upload::Upload`]); returns its
     /// description. A version that fails to start is refused and not recorded. The files
     /// are stored before the deployment's lock is taken: a large upload holds up nothing.
-    pub async fn deploy(self: &Arc<Self>, upload: upload::Upload) -> Result<Value, ManageError> {
+    pub async fn deploy(
+        self: &Arc<Self>,
+        upload: upload::Upload,
+    ) -> Result<views::Deployment, ManageError> {
         let manager = Arc::clone(self);
         let (upload, artifacts) = tokio::task::spawn_blocking(move || {
             let artifacts = upload
@@ -315,7 +318,7 @@ impl Manager {
     }
 
     /// Starts a stopped deployment (its current version).
-    pub async fn start(&self, name: &DeploymentName) -> Result<Value, ManageError> {
+    pub async fn start(&self, name: &DeploymentName) -> Result<views::Deployment, ManageError> {
         let _guard = self.locks.lock(name).await;
         let record = self.record(name)?;
         let record = self
@@ -333,7 +336,7 @@ impl Manager {
 
     /// Stops a deployment: it stops answering (404 on its endpoints) and frees its capacity;
     /// its versions stay stored.
-    pub async fn stop(&self, name: &DeploymentName) -> Result<Value, ManageError> {
+    pub async fn stop(&self, name: &DeploymentName) -> Result<views::Deployment, ManageError> {
         let _guard = self.locks.lock(name).await;
         self.store
             .set(name, Desired::Stopped, None)
@@ -343,7 +346,7 @@ impl Manager {
     }
 
     /// Stops then starts the current version (the restarted one starts fresh).
-    pub async fn restart(&self, name: &DeploymentName) -> Result<Value, ManageError> {
+    pub async fn restart(&self, name: &DeploymentName) -> Result<views::Deployment, ManageError> {
         let _guard = self.locks.lock(name).await;
         let record = self
             .store
@@ -359,7 +362,7 @@ impl Manager {
         &self,
         name: &DeploymentName,
         version: u32,
-    ) -> Result<Value, ManageError> {
+    ) -> Result<views::Deployment, ManageError> {
         let _guard = self.locks.lock(name).await;
         let record = self
             .store
@@ -422,64 +425,6 @@ impl Manager {
             .ok_or_else(|| ManageError::NotFound(name.to_string()))
     }
 
-    /// Every stored deployment, described.
-    pub fn list(&self) -> Result<Vec<Value>, ManageError> {
-        self.store
-            .records()?
-            .iter()
-            .map(|r| Ok(self.describe_record(r)))
-            .collect()
-    }
-
-    /// One deployment, described; it takes no lock, so it answers while the deployment
-    /// starts (`Starting`).
-    pub fn describe(&self, name: &DeploymentName) -> Result<Value, ManageError> {
-        self.describe_record_of(name)
-    }
-
-    fn describe_record_of(&self, name: &DeploymentName) -> Result<Value, ManageError> {
-        Ok(self.describe_record(&self.record(name)?))
-    }
-
-    /// Definition, state (with the reason when Failed), versions, instance counts.
-    fn describe_record(&self, record: &Record) -> Value {
-        let deployment = self.registry.get(&record.name);
-        let transition = self.transitions.lock().get(&record.name).copied();
-        let state = match (&deployment, transition) {
-            (_, Some(t)) => t,
-            (Some(d), None) => d.lifecycle_state(),
-            (None, None) if record.desired == Desired::Stopped => LifecycleState::Stopped,
-            (None, None) => LifecycleState::Created,
-        };
-        let reason = deployment
-            .as_ref()
-            .and_then(|d| d.predictor().err().map(str::to_string));
-        let definition = match &deployment {
-            Some(d) => Some(json!(d.config)),
-            // Stopped: the stored definition of the version it would serve.
-            None => self.stored_definition(record).map(|c| json!(c)),
-        };
-        let versions: Vec<Value> = record
-            .versions
-            .iter()
-            .map(|v| json!({"version": v.version, "created_ms": v.created_ms, "files": v.files.keys().collect::<Vec<_>>()}))
-            .collect();
-        json!({
-            "name": record.name,
-            "state": state,
-            "reason": reason,
-            "desired": record.desired,
-            "version": record.current,
-            "versions": versions,
-            "definition": definition,
-            "instances": deployment.as_ref().map(|d| instances(d)),
-            "endpoints": {
-                "v1": format!("/v1/models/{}:predict", record.name),
-                "v2": format!("/v2/models/{}/infer", record.name),
-            },
-        })
-    }
-
     /// The definition of the version `record` serves, if it reads.
     fn stored_definition(&self, record: &Record) -> Option<DeploymentConfig> {
         let digest = record.current_version().files.get(&definition_path())?;
@@ -489,30 +434,6 @@ impl Manager {
             .ok()
             .flatten()?;
         DeploymentConfig::parse(std::str::from_utf8(&bytes).ok()?).ok()
-    }
-
-    /// The newest `tail` lines of a running (or failed) deployment's log, or of the lines
-    /// one stage's guest wrote.
-    pub fn logs(
-        &self,
-        name: &DeploymentName,
-        tail: usize,
-        component: Option<Role>,
-    ) -> Result<Vec<Value>, ManageError> {
-        let log = &self.serving(name)?.log;
-        let lines = match component {
-            None => log.tail(tail),
-            Some(c) => {
-                let mut lines: Vec<_> = log
-                    .since(0)
-                    .into_iter()
-                    .filter(|l| l.component == Some(c))
-                    .collect();
-                lines.drain(..lines.len().saturating_sub(tail));
-                lines
-            }
-        };
-        Ok(lines.into_iter().map(|l| json!(l)).collect())
     }
 
     /// The deployment serving under `name` (running or failed), for its log.
@@ -534,22 +455,6 @@ impl Manager {
             .get(deployment.name())
             .is_some_and(|d| Arc::ptr_eq(&d, deployment))
     }
-}
-
-fn instances(d: &Deployment) -> Value {
-    use crate::predictor::Predictor;
-    let Ok(serving) = d.serving() else {
-        return Value::Null;
-    };
-    let predictor = match serving.predictor.predictor() {
-        Predictor::Component(c) => json!(c.pool().metrics.instances.get()),
-        Predictor::Native(_) => json!("native"),
-    };
-    let transformer = serving
-        .transformer
-        .as_ref()
-        .map(|t| t.component().pool().metrics.instances.get());
-    json!({"predictor": predictor, "transformer": transformer})
 }
 
 /// `deployment.json`, as a path in a version.
