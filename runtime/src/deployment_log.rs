@@ -5,7 +5,7 @@
 
 use crate::role::Role;
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,7 +16,7 @@ pub const DEFAULT_LOG_LINES: usize = 1000;
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// Who wrote a line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogSource {
     /// The runtime, about this deployment.
@@ -30,7 +30,9 @@ pub enum LogSource {
 }
 
 /// Severity, as the `log` import names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Trace,
@@ -38,6 +40,31 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
+}
+
+impl LogSource {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogSource::Runtime => "runtime",
+            LogSource::Guest => "guest",
+            LogSource::Stdout => "stdout",
+            LogSource::Stderr => "stderr",
+        }
+    }
+}
+
+impl LogLevel {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
 }
 
 /// One line of a deployment's log.

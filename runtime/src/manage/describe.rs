@@ -128,20 +128,9 @@ pub fn log_line(line: &log::LogLine) -> views::LogLine {
     views::LogLine {
         seq: line.seq,
         timestamp_ms: line.timestamp_ms,
-        source: match line.source {
-            log::LogSource::Runtime => views::LogSource::Runtime,
-            log::LogSource::Guest => views::LogSource::Guest,
-            log::LogSource::Stdout => views::LogSource::Stdout,
-            log::LogSource::Stderr => views::LogSource::Stderr,
-        },
+        source: line.source,
         component: line.component,
-        level: match line.level {
-            log::LogLevel::Trace => views::LogLevel::Trace,
-            log::LogLevel::Debug => views::LogLevel::Debug,
-            log::LogLevel::Info => views::LogLevel::Info,
-            log::LogLevel::Warn => views::LogLevel::Warn,
-            log::LogLevel::Error => views::LogLevel::Error,
-        },
+        level: line.level,
         message: line.message.clone(),
     }
 }

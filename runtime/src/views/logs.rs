@@ -6,55 +6,9 @@ use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Who wrote a line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LogSource {
-    /// The runtime, about this deployment.
-    Runtime,
-    /// The guest, through the `log` import.
-    Guest,
-    /// The guest's standard output.
-    Stdout,
-    /// The guest's standard error.
-    Stderr,
-}
-
-impl LogSource {
-    /// The name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogSource::Runtime => "runtime",
-            LogSource::Guest => "guest",
-            LogSource::Stdout => "stdout",
-            LogSource::Stderr => "stderr",
-        }
-    }
-}
-
-/// A line's severity, as the `log` import names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl LogLevel {
-    /// The name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
+/// Who wrote a line and how severe it is: the deployment log's own enums (one type from the
+/// guest's `log` call to the wire).
+pub use crate::deployment_log::{LogLevel, LogSource};
 
 /// One line of a deployment's log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
