@@ -28,6 +28,15 @@ struct Server {
     url: String,
 }
 
+/// A test that fails midway must not leave its server running (it would hold its port and
+/// its files past the run).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     fn start(port: u16, store: &Path) -> Server {
         let child = Command::new(BINARY)
