@@ -24,6 +24,7 @@ import tempfile
 import time
 import urllib.request
 
+from ab import ab
 from batching import batching
 from common import (BASELINE_PORT, OURS_PORT, PEER_PORT, ROOT, cpu_seconds_by_thread, metric_sum, post_once, rss_mib,
                     scratch_store, serve, tansu, wait_ready, wrk)
@@ -41,12 +42,15 @@ def main():
     ap.add_argument("--baseline", default=None,
                     help="a predictor binary of an earlier commit: the core section also runs it, side by side")
     ap.add_argument("--sections", default="core,cold,zero,overload,logging,batching",
-                    help="which parts to run: core (vs the peer), cold, zero, overload, logging, batching")
+                    help="which parts to run: core (vs the peer), cold, zero, overload, logging, batching; "
+                         "ab (this build against --baseline, interleaved rounds)")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}\n")
     if "core" in sections:
         core(args)
+    if "ab" in sections:
+        ab(args)
     if "cold" in sections:
         cold_starts(args.cold_cycles)
     if "zero" in sections:
