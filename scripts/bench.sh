@@ -2,7 +2,7 @@
 # The bench command: sets up (the runtime in release, wrk, the KServe peer in the venv) and
 # measures our server against KServe's Python model server in one run, then cold starts,
 # memory at zero and overload. Arguments go to bench/run.py (--seconds N, --concurrency 1,32,
-# --sections core,cold,zero,overload,logging,batching).
+# --sections core,cold,zero,overload,logging,batching; ab with --baseline BINARY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
