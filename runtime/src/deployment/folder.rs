@@ -69,10 +69,7 @@ fn infer_source(dir: &Path) -> Result<(&'static str, String), String> {
     let scripts: Vec<&String> = with("py")
         .into_iter()
         .filter(|f| {
-            std::fs::read_to_string(dir.join(f)).is_ok_and(|text| {
-                text.lines()
-                    .any(|l| l.starts_with("class Predict:") || l.starts_with("class Predict("))
-            })
+            std::fs::read_to_string(dir.join(f)).is_ok_and(|text| declares_predictor(&text))
         })
         .collect();
     for (field, kind, found) in [
@@ -117,6 +114,17 @@ fn join(files: &[&String]) -> String {
         .join(", ")
 }
 
+/// Whether a script declares the class the Python SDK serves: `Predict`, or `Predictor` as
+/// the SDK also accepts (`class Predict:`, `class Predictor(object):`).
+fn declares_predictor(text: &str) -> bool {
+    text.lines().any(|l| {
+        ["class Predict", "class Predictor"].iter().any(|class| {
+            l.strip_prefix(class)
+                .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('('))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +164,13 @@ mod tests {
             .unwrap(),
             json!({"name": "iris", "script_file": "predict.py"})
         );
+        // The SDK serves `class Predictor` too.
+        let script = "class Predictor(object):\n    def predict(self, inputs): return inputs\n";
+        assert_eq!(
+            inferred(&[("model.onnx", ""), ("p.py", script)], Some("iris")).unwrap(),
+            json!({"name": "iris", "script_file": "p.py"})
+        );
+        assert!(!declares_predictor("class PredictorBase:\n"));
         assert_eq!(
             inferred(&[("predictor.wasm", ""), ("model.onnx", "")], Some("a")).unwrap(),
             json!({"name": "a", "component_file": "predictor.wasm"})
