@@ -4,11 +4,11 @@ noisy machine (another process, frequency, cache state) falls on both. Prints th
 requests/s and p50 of each build per model and concurrency, and their ratio."""
 
 import json
+import os
 import statistics
+import subprocess
 
 from common import BASELINE_PORT, OURS_PORT, ROOT, scratch_store, wait_ready, wrk
-import os
-import subprocess
 
 ROUNDS = 4
 

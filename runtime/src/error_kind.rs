@@ -19,8 +19,6 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request body did not arrive in time (408).
     RequestTimeout,
-    /// The request conflicts with the deployment's state (409).
-    Conflict,
     /// The request body is over the limit (413).
     PayloadTooLarge,
     /// The body's media type is not one the route takes (415).
@@ -58,7 +56,6 @@ impl ErrorKind {
             404 => ErrorKind::NotFound,
             405 => ErrorKind::MethodNotAllowed,
             408 => ErrorKind::RequestTimeout,
-            409 => ErrorKind::Conflict,
             413 => ErrorKind::PayloadTooLarge,
             415 => ErrorKind::UnsupportedMediaType,
             422 => ErrorKind::CannotStart,

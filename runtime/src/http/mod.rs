@@ -238,8 +238,8 @@ pub async fn infer<C: Codec>(
 }
 
 /// A 200 with a JSON body already encoded.
-pub fn json_response(body: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(body));
+pub fn json_response(body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

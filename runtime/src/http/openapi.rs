@@ -12,8 +12,7 @@ mod tests;
 use super::manage;
 use super::schemas::*;
 use crate::views;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, header};
+use axum::body::Bytes;
 use std::sync::LazyLock;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -144,10 +143,5 @@ fn add_responses(operation: &mut Operation, shared: &[(&str, &str)]) {
     responses((status = 200, description = "OpenAPI 3.1", body = OpenApiDocument))
 )]
 pub async fn serve() -> axum::response::Response {
-    let mut response = axum::response::Response::new(Body::from(json()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    super::json_response(json())
 }

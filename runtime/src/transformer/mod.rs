@@ -50,6 +50,7 @@ impl TransformerStage {
         let settings = BatchSettings::of(batcher, max_queue, pool.config().scaling.max_instances);
         let batchers = settings.map(|settings| {
             settings.log(log, "transformer ");
+            // In the order `apply` reads them back.
             [Phase::Preprocess, Phase::Postprocess].map(|phase| {
                 Batcher::start(
                     &config.name,
@@ -85,7 +86,11 @@ impl TransformerStage {
         if let Some(batchers) = &self.batchers
             && let Some(payload) = rows_payload(phase, &body)
         {
-            let batcher = &batchers[phase as usize];
+            let [preprocess, postprocess] = batchers;
+            let batcher = match phase {
+                Phase::Preprocess => preprocess,
+                Phase::Postprocess => postprocess,
+            };
             return match batcher.submit(payload).await?.output {
                 Output::Json(body) => Ok(Bytes::from(String::from(Box::<str>::from(body)))),
                 Output::Tensors(_) => Err(not_json(deployment)),
