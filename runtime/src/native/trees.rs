@@ -1,0 +1,270 @@
+//! tract-onnx adapter (cargo feature `tract`): registers the fused engine for the
+//! `ai.onnx.ml` tree operators in a tract-onnx operator register, the way the project's
+//! `native::ml` replaces `LinearClassifier`. `TreeEnsembleClassifier` and
+//! `TreeEnsembleRegressor` (opsets 1/3) and `TreeEnsemble` (opset 5) become one node each
+//! whose evaluation is [`Forest::predict`] over the whole batch.
+//!
+//! Attributes are read from the `NodeProto` into [`TreeAttributes`] /
+//! [`TreeEnsembleV5Attributes`], so validation and error messages are the loader's.
+
+use std::sync::Arc;
+
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::NodeProto;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_hir::internal::*;
+
+use crate::forest::{Forest, Labels, Scratch};
+use crate::onnx_attrs::{self, TreeAttributes, TreeEnsembleV5Attributes};
+
+/// Replace tract-onnx's tree operators in `reg` with the fused engine.
+pub fn register(reg: &mut OnnxOpRegister) {
+    reg.insert("TreeEnsembleClassifier", classifier);
+    reg.insert("TreeEnsembleRegressor", regressor);
+    reg.insert("TreeEnsemble", tree_ensemble);
+}
+
+fn ints(node: &NodeProto, name: &str) -> TractResult<Vec<i64>> {
+    Ok(node
+        .get_attr_opt_slice::<i64>(name)?
+        .map(<[i64]>::to_vec)
+        .unwrap_or_default())
+}
+
+fn floats(node: &NodeProto, name: &str) -> TractResult<Vec<f32>> {
+    Ok(node
+        .get_attr_opt_slice::<f32>(name)?
+        .map(<[f32]>::to_vec)
+        .unwrap_or_default())
+}
+
+fn strings(node: &NodeProto, name: &str) -> TractResult<Vec<String>> {
+    Ok(node
+        .get_attr_opt_tvec::<String>(name)?
+        .map(|v| v.into_vec())
+        .unwrap_or_default())
+}
+
+/// A tensor-valued attribute (`*_as_tensor`, opset-5 weights and splits) as f64 values.
+fn tensor(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Vec<f64>> {
+    match node.get_attr_opt::<&tract_onnx::pb::TensorProto>(name)? {
+        None => Ok(Vec::new()),
+        Some(proto) => {
+            let t = ctx.load_tensor(proto)?.cast_to::<f64>()?.into_owned();
+            Ok(t.try_as_plain_ram()?.as_slice::<f64>()?.to_vec())
+        }
+    }
+}
+
+fn v3_attributes(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+    prefix: &str,
+) -> TractResult<TreeAttributes> {
+    Ok(TreeAttributes {
+        nodes_treeids: ints(node, "nodes_treeids")?,
+        nodes_nodeids: ints(node, "nodes_nodeids")?,
+        nodes_featureids: ints(node, "nodes_featureids")?,
+        nodes_values: floats(node, "nodes_values")?,
+        nodes_values_as_tensor: tensor(ctx, node, "nodes_values_as_tensor")?,
+        nodes_modes: strings(node, "nodes_modes")?,
+        nodes_truenodeids: ints(node, "nodes_truenodeids")?,
+        nodes_falsenodeids: ints(node, "nodes_falsenodeids")?,
+        nodes_missing_value_tracks_true: ints(node, "nodes_missing_value_tracks_true")?,
+        weight_treeids: ints(node, &format!("{prefix}_treeids"))?,
+        weight_nodeids: ints(node, &format!("{prefix}_nodeids"))?,
+        weight_ids: ints(node, &format!("{prefix}_ids"))?,
+        weights: floats(node, &format!("{prefix}_weights"))?,
+        weights_as_tensor: tensor(ctx, node, &format!("{prefix}_weights_as_tensor"))?,
+        classlabels_int64s: ints(node, "classlabels_int64s")?,
+        classlabels_strings: strings(node, "classlabels_strings")?,
+        base_values: floats(node, "base_values")?,
+        base_values_as_tensor: tensor(ctx, node, "base_values_as_tensor")?,
+        n_targets: node.get_attr_opt::<i64>("n_targets")?,
+        post_transform: node.get_attr_opt::<String>("post_transform")?,
+        aggregate_function: node.get_attr_opt::<String>("aggregate_function")?,
+    })
+}
+
+type Parsed = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
+
+fn classifier(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
+    let forest = onnx_attrs::classifier(&v3_attributes(ctx, node, "class")?)?;
+    Ok((expand(FusedTrees::new(forest)), vec![]))
+}
+
+fn regressor(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
+    let forest = onnx_attrs::regressor(&v3_attributes(ctx, node, "target")?)?;
+    Ok((expand(FusedTrees::new(forest)), vec![]))
+}
+
+fn tree_ensemble(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
+    let a = TreeEnsembleV5Attributes {
+        aggregate_function: node.get_attr_opt::<i64>("aggregate_function")?,
+        leaf_targetids: ints(node, "leaf_targetids")?,
+        leaf_weights: tensor(ctx, node, "leaf_weights")?,
+        membership_values: tensor(ctx, node, "membership_values")?,
+        n_targets: node.get_attr_opt::<i64>("n_targets")?,
+        nodes_falseleafs: ints(node, "nodes_falseleafs")?,
+        nodes_falsenodeids: ints(node, "nodes_falsenodeids")?,
+        nodes_featureids: ints(node, "nodes_featureids")?,
+        nodes_missing_value_tracks_true: ints(node, "nodes_missing_value_tracks_true")?,
+        nodes_modes: tensor(ctx, node, "nodes_modes")?
+            .into_iter()
+            .map(|m| m as i64)
+            .collect(),
+        nodes_splits: tensor(ctx, node, "nodes_splits")?,
+        nodes_trueleafs: ints(node, "nodes_trueleafs")?,
+        nodes_truenodeids: ints(node, "nodes_truenodeids")?,
+        post_transform: node.get_attr_opt::<i64>("post_transform")?,
+        tree_roots: ints(node, "tree_roots")?,
+    };
+    Ok((
+        expand(FusedTrees::new(onnx_attrs::tree_ensemble_v5(&a)?)),
+        vec![],
+    ))
+}
+
+/// One node running a whole tree ensemble: input `[N, F]` (or `[F]`); outputs the labels
+/// `[N]` and scores `[N, classes]` for a classifier, the scores `[N, targets]` otherwise.
+#[derive(Clone, Debug)]
+struct FusedTrees {
+    forest: Arc<Forest>,
+    labels: Option<Arc<Tensor>>,
+}
+
+impl FusedTrees {
+    fn new(forest: Forest) -> Self {
+        let labels = forest.labels().map(|l| match l {
+            Labels::Int(v) => rctensor1(v),
+            Labels::Str(v) => rctensor1(v),
+        });
+        FusedTrees {
+            forest: Arc::new(forest),
+            labels,
+        }
+    }
+}
+
+// Identity of the loaded forest is identity of the op (forests are immutable once built).
+impl PartialEq for FusedTrees {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.forest, &other.forest)
+    }
+}
+impl Eq for FusedTrees {}
+impl std::hash::Hash for FusedTrees {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.forest) as usize).hash(state)
+    }
+}
+
+impl Expansion for FusedTrees {
+    fn name(&self) -> StaticName {
+        "TreeEnsemble".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        let width = (self.forest.output_width() as i64).to_dim();
+        let scores = match &self.labels {
+            Some(labels) => {
+                check_output_arity(outputs, 2)?;
+                s.equals(&outputs[0].datum_type, labels.datum_type())?;
+                s.equals(&outputs[0].rank, 1)?;
+                s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+                &outputs[1]
+            }
+            None => {
+                check_output_arity(outputs, 1)?;
+                &outputs[0]
+            }
+        };
+        s.equals(&scores.datum_type, DatumType::F32)?;
+        s.equals(&scores.rank, 2)?;
+        s.equals(&scores.shape[0], &inputs[0].shape[0])?;
+        s.equals(&scores.shape[1], width)?;
+        Ok(())
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        let mut x = inputs[0];
+        if model.outlet_fact(x)?.rank() == 1 {
+            x = model.wire_node(format!("{prefix}.add_batch_axis"), AxisOp::Add(0), &[x])?[0];
+        }
+        model.wire_node(prefix, self.clone(), &[x])
+    }
+
+    fn nboutputs(&self) -> TractResult<usize> {
+        Ok(if self.labels.is_some() { 2 } else { 1 })
+    }
+}
+
+impl Op for FusedTrees {
+    fn name(&self) -> StaticName {
+        "FusedTreeEnsemble".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for FusedTrees {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        ensure!(
+            input.rank() == 2,
+            "tree ensemble input must be [rows, features]"
+        );
+        let (n, cols) = (input.shape()[0], input.shape()[1]);
+        let x = input.cast_to::<f32>()?;
+        let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
+        let w = self.forest.output_width();
+        let mut scores = vec![0f32; n * w];
+        let mut idx = vec![0i64; n];
+        // A per-call scratch keeps the op stateless; it is a few kilobytes.
+        let mut scratch = Scratch::default();
+        self.forest
+            .predict(x, n, cols, &mut scores, Some(&mut idx), &mut scratch)?;
+        let scores = tensor1(&scores).into_shape(&[n, w])?.into_tvalue();
+        let Some(labels) = &self.labels else {
+            return Ok(tvec!(scores));
+        };
+        let labels = if labels.datum_type() == DatumType::I64 {
+            tensor1(&idx)
+        } else {
+            let all = labels.try_as_plain_ram()?.as_slice::<String>()?;
+            tensor1(
+                &idx.iter()
+                    .map(|&k| all[k as usize].clone())
+                    .collect::<Vec<String>>(),
+            )
+        };
+        Ok(tvec!(labels.into_tvalue(), scores))
+    }
+}
+
+impl TypedOp for FusedTrees {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let n = inputs[0].shape[0].clone();
+        let scores = f32::fact(&[n.clone(), self.forest.output_width().to_dim()]);
+        Ok(match &self.labels {
+            Some(l) => tvec!(l.datum_type().fact(std::slice::from_ref(&n)), scores),
+            None => tvec!(scores),
+        })
+    }
+
+    as_op!();
+}
