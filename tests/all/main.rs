@@ -28,3 +28,4 @@ mod sandbox;
 mod scaling;
 mod serving_runtime;
 mod transformer_batching;
+mod tree_hostile;
