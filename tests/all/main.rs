@@ -29,3 +29,4 @@ mod scaling;
 mod serving_runtime;
 mod transformer_batching;
 mod tree_hostile;
+mod tree_models;

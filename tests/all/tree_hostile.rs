@@ -26,7 +26,7 @@ impl Rng {
 }
 
 /// A native model file of the tree fixtures (made by scripts/setup.sh) ending in `ext`.
-pub fn fixture_file(ext: &str, contains: &[u8]) -> PathBuf {
+fn fixture_file(ext: &str, contains: &[u8]) -> PathBuf {
     let dir = root().join("target/tree-fixtures");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", dir.display()))
