@@ -272,6 +272,16 @@ async fn saved_models_are_served_as_kserve_serves_them_over_v1_and_v2() {
             .await;
         assert_eq!(status, 200, "{body}");
         assert_scores(name, &flat(&body["predictions"]), &want[..200 * per_row]);
+        // TF Serving's bare NaN tokens (Python's json.dumps writes them) read the same.
+        let bare = json!({"instances": instances(case, rows.clone())})
+            .to_string()
+            .replace("null", "NaN");
+        assert!(bare.contains("NaN"), "the rows have missing values");
+        let (status, again) = server
+            .post_raw(&format!("/v1/models/{name}:predict"), bare)
+            .await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again, body);
 
         let v2 = json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [50, width],
                          "data": instances(case, 200..250)}]});
