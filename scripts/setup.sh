@@ -33,7 +33,8 @@ models=(examples/iris-onnx/model.onnx examples/iris-onnx/model.joblib examples/m
         examples/multi-model/forest.onnx examples/rust-predictor/gaussian_nb.json target/example-models/reference.json
         target/example-models/logreg_zipmap.onnx target/example-models/mlp.onnx target/example-models/mlp_keras.onnx
         target/example-models/identity_types.onnx target/example-models/linear_svc.onnx
-        target/example-models/mlp_784.onnx target/example-models/mlp_784_4096.onnx)
+        target/example-models/mlp_784.onnx target/example-models/mlp_784_4096.onnx
+        examples/xgboost-loans/model.json)
 needs_models=0
 for m in "${models[@]}"; do
   if [ ! -f "$m" ] || [ examples/models/make_models.py -nt "$m" ] || [ "$stamp" -nt "$m" ]; then needs_models=1; fi
