@@ -31,7 +31,9 @@ kind "onnx": the bare tree operator, as onnxruntime computes it inside the model
     "zipmap"      whether a ZipMap is left in the graph (false throughout)
     "input_name"  the graph's input
     "input"       the array fed to it
-    "outputs"     onnxruntime's answer for every graph output, in graph order: an array
+    "outputs"     onnxruntime's answer for every graph output, in graph order (for an opset-5
+                  TreeEnsemble with post_transform 1 or 2, onnxruntime's answer once the two
+                  codes it reads swapped are exchanged back: the specification's meaning): an array
                   entry plus "name"; string tensors as {"name", "dtype": "string",
                   "shape", "strings": [...]}
 kind "xgboost" | "lightgbm": "files", the booster saved natively (.json and .ubj, or .txt).
