@@ -75,3 +75,23 @@ fn mlp_frozen_graphdef() {
     eprintln!("mlp_frozen: max abs diff {diff:e}");
     assert!(diff <= TOLERANCE && argmax);
 }
+
+/// Served whole, a frozen graph's placeholders are its inputs and its unread nodes its
+/// outputs, each keyed by node name.
+#[test]
+fn frozen_graphdef_inputs_and_outputs_are_inferred() {
+    let m = manifest();
+    let f = &m["frozen"][0];
+    let bytes = std::fs::read(fixtures().join(f["file"].as_str().unwrap())).unwrap();
+    let graph = tf_native::load::decode_graph("mlp_frozen.pb", &bytes).unwrap();
+    let model = TfModel::plan(tf_native::frozen_graph_inferred(graph).unwrap()).unwrap();
+    let node = |v: &serde_json::Value| v.as_str().unwrap().split(':').next().unwrap().to_string();
+    let keys = |specs: &[tf_native::signature::TensorSpec]| -> Vec<String> {
+        specs.iter().map(|s| s.key.clone()).collect()
+    };
+    assert_eq!(keys(&model.signature.inputs), [node(&f["inputs"][0])]);
+    assert_eq!(keys(&model.signature.outputs), [node(&f["outputs"][0])]);
+    let out = model.run(vec![array("mlp_frozen", &f["input"])]).unwrap();
+    let (diff, argmax) = compare(&out[0], &array("mlp_frozen", &f["output"]));
+    assert!(diff <= TOLERANCE && argmax, "{diff}");
+}
