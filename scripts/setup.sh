@@ -5,6 +5,8 @@
 #   - a Python venv (.venv) with the pinned model-making packages and componentize-py
 #   - the example models, trained and exported by examples/models/make_models.py
 #   - the tree-ensemble fixtures (target/tree-fixtures), made by tree-ensemble/scripts/make.py
+#   - a second venv (.venv-tf) with TensorFlow, and the TensorFlow test models made with it
+#     (tf-native/scripts/make.py into target/tf-fixtures)
 #   - the example predictor components, built from source into examples/*/predictor.wasm
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,22 @@ if [ "$needs_trees" = 1 ]; then
   say "making the tree-ensemble fixtures (target/tree-fixtures, about a minute)"
   rm -rf target/tree-fixtures
   .venv/bin/python tree-ensemble/scripts/make.py target/tree-fixtures
+fi
+
+# TensorFlow pins its own numpy and protobuf, so it gets a venv of its own.
+if [ ! -x .venv-tf/bin/python ]; then
+  say "creating the TensorFlow venv (.venv-tf)"
+  python3 -m venv .venv-tf
+fi
+venv_install scripts/requirements-tf.txt .venv-tf
+tf_fixtures=target/tf-fixtures
+if [ ! -f "$tf_fixtures/manifest.json" ] || [ tf-native/scripts/make.py -nt "$tf_fixtures/manifest.json" ] \
+   || [ .venv-tf/.requirements-tf.txt.sha256 -nt "$tf_fixtures/manifest.json" ]; then
+  say "making the TensorFlow test models (tf-native/scripts/make.py)"
+  rm -rf "$tf_fixtures.new"
+  .venv-tf/bin/python tf-native/scripts/make.py "$tf_fixtures.new"
+  rm -rf "$tf_fixtures"
+  mv "$tf_fixtures.new" "$tf_fixtures"
 fi
 
 say "building the example predictor components (wasm32-wasip2)"

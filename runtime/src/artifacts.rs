@@ -7,7 +7,7 @@
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use std::io::Read as _;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The read-only files of one deployment.
@@ -57,5 +57,56 @@ impl Artifacts {
             .metadata(path)
             .map(|m| m.is_file())
             .unwrap_or(false)
+    }
+
+    /// Whether `path` names a directory in the folder.
+    pub fn is_dir(&self, path: &str) -> bool {
+        self.dir.metadata(path).map(|m| m.is_dir()).unwrap_or(false)
+    }
+
+    /// The length of the regular file `path` (`NotFound` for anything else).
+    pub fn file_len(&self, path: &str) -> std::io::Result<u64> {
+        let meta = self.dir.metadata(path)?;
+        if !meta.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{path} is not a regular file"),
+            ));
+        }
+        Ok(meta.len())
+    }
+
+    /// `len` bytes of `path` from `offset`, refused unless the file holds them all (checked
+    /// before allocating).
+    pub fn read_at(&self, path: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut file = self.dir.open(path)?;
+        let size = file.metadata()?.len();
+        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{path} is {size} bytes: no {len} bytes at offset {offset}"),
+            ));
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = vec![0u8; len];
+        file.read_exact(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The entries of directory `path` (`.` for the folder itself): names and whether each
+    /// is a directory; refused past `max_entries`.
+    pub fn list(&self, path: &str, max_entries: usize) -> std::io::Result<Vec<(String, bool)>> {
+        let mut entries = Vec::new();
+        for entry in self.dir.read_dir(path)? {
+            let entry = entry?;
+            if entries.len() == max_entries {
+                return Err(std::io::Error::other(format!(
+                    "{path} holds more than {max_entries} entries"
+                )));
+            }
+            let is_dir = entry.file_type()?.is_dir();
+            entries.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+        }
+        Ok(entries)
     }
 }

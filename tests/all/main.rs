@@ -27,6 +27,8 @@ mod python_docs;
 mod sandbox;
 mod scaling;
 mod serving_runtime;
+mod tf_failures;
+mod tf_models;
 mod transformer_batching;
 mod tree_hostile;
 mod tree_models;

@@ -72,7 +72,8 @@ pub struct DeploymentConfig {
     /// A Python `Predict` script in the deployment folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_file: Option<String>,
-    /// A model graph (`.onnx`) served natively, with no component.
+    /// A model served natively, with no component: a graph file (`.onnx`, a frozen
+    /// TensorFlow `.pb`), a saved tree model, or a TensorFlow SavedModel folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_file: Option<String>,
     /// A configuration file handed to the predictor (`CONFIG_FILE_PATH`).
@@ -100,7 +101,10 @@ fn one() -> u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ModelFramework {
+    /// A SavedModel folder or a frozen GraphDef, served natively.
     Tensorflow,
+    /// A Keras model exported as a SavedModel (`model.export`), served as TENSORFLOW.
+    Keras,
     Torch,
     Python,
     Sklearn,
@@ -217,6 +221,13 @@ impl DeploymentConfig {
         if let Some(id) = self.id {
             // `serving_id` is an i32 in the inference log.
             in_range("id", id, 0..=i32::MAX as u32, "")?;
+        }
+        if self.model_server == Some(ModelServer::TensorflowServing)
+            && let Some(script) = &self.script_file
+        {
+            return err(format!(
+                "script_file: {script:?} cannot be served by model_server TENSORFLOW_SERVING, which takes no predictor script (it serves the model's own signature): give model_file (a SavedModel folder or a frozen .pb) instead, or use model_server PYTHON"
+            ));
         }
         self.source()?;
         for (field, file) in [
@@ -369,6 +380,10 @@ mod tests {
                 "exclusive",
             ),
             (r#"{"name": "a", "model_file": "../m.onnx"}"#, "model_file:"),
+            (
+                r#"{"name": "a", "script_file": "p.py", "model_server": "TENSORFLOW_SERVING"}"#,
+                "takes no predictor script",
+            ),
             (
                 r#"{"name": "a", "model_file": "m.onnx", "inference_batcher": {"enabled": true, "max_latency": 0}}"#,
                 "inference_batcher.max_latency",

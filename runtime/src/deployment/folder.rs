@@ -8,7 +8,11 @@
 //! - else one `.py` file with a `Predict` class: a Hopsworks-style script (`script_file`);
 //! - else one `.onnx` file: a graph served natively (`model_file`);
 //! - else one tree model as KServe's XGBoost and LightGBM servers find it, `model.bst`,
-//!   `model.json`, `model.ubj` or `model.txt`: served natively (`model_file`).
+//!   `model.json`, `model.ubj` or `model.txt`: served natively (`model_file`);
+//! - else a TensorFlow SavedModel as KServe's TensorFlow predictor finds it (`1/saved_model.pb`
+//!   with `1/variables/`, the highest numeric version served; or `saved_model.pb` in the
+//!   folder itself), or one frozen GraphDef `.pb`: served natively (`model_file`). A `.keras`
+//!   file alone is refused with how to export it.
 //!
 //! Everything else (resources, scaling, batching, logging) keeps its defaults.
 
@@ -53,6 +57,22 @@ pub fn definition_text(dir: &Path, name: Option<&str>) -> Result<String, DeployE
     }
 }
 
+/// A SavedModel's graph file.
+const SAVED_MODEL_PB: &str = "saved_model.pb";
+
+/// The numeric subfolders of `dir` (TF Serving's model versions).
+fn version_folders(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .collect()
+}
+
 /// The names KServe's XGBoost and LightGBM model servers look for.
 const TREE_MODEL_FILES: [&str; 4] = ["model.bst", "model.json", "model.ubj", "model.txt"];
 
@@ -77,6 +97,15 @@ fn infer_source(dir: &Path) -> Result<(&'static str, String), String> {
             std::fs::read_to_string(dir.join(f)).is_ok_and(|text| declares_predictor(&text))
         })
         .collect();
+    let saved_model = [SAVED_MODEL_PB.to_string()]
+        .into_iter()
+        .chain(
+            version_folders(dir)
+                .into_iter()
+                .map(|v| format!("{v}/{SAVED_MODEL_PB}")),
+        )
+        .any(|pb| dir.join(pb).is_file());
+    let dot = ".".to_string();
     for (field, kind, found) in [
         (
             "component_file",
@@ -97,6 +126,12 @@ fn infer_source(dir: &Path) -> Result<(&'static str, String), String> {
                 .filter(|f| TREE_MODEL_FILES.contains(&f.as_str()))
                 .collect(),
         ),
+        (
+            "model_file",
+            "TensorFlow SavedModels",
+            if saved_model { vec![&dot] } else { vec![] },
+        ),
+        ("model_file", "frozen TensorFlow graphs (.pb)", with("pb")),
     ] {
         match found.as_slice() {
             [] => continue,
@@ -109,8 +144,13 @@ fn infer_source(dir: &Path) -> Result<(&'static str, String), String> {
             }
         }
     }
+    if let Some(keras) = with("keras").first() {
+        return Err(format!(
+            "{keras} is a Keras model file, which holds no graph to serve: export a SavedModel with model.export(\"DIR/1\") and serve DIR (TF Serving's layout)"
+        ));
+    }
     Err(format!(
-        "no {DEFINITION_FILE}, and nothing to serve without one: a .wasm predictor component, a .py script with a Predict class, an .onnx model or an XGBoost/LightGBM model.{{bst,json,ubj,txt}} (found: {})",
+        "no {DEFINITION_FILE}, and nothing to serve without one: a .wasm predictor component, a .py script with a Predict class, an .onnx model, an XGBoost/LightGBM model.{{bst,json,ubj,txt}}, a TensorFlow SavedModel (1/saved_model.pb) or a frozen .pb graph (found: {})",
         if files.is_empty() {
             "no files".to_string()
         } else {
@@ -199,6 +239,28 @@ mod tests {
                 json!({"name": "t", "model_file": file})
             );
         }
+    }
+
+    #[test]
+    fn a_tensorflow_layout_is_served_as_kserve_serves_it() {
+        let dir = folder(&[("notes.txt", "")]);
+        std::fs::create_dir_all(dir.path().join("3/variables")).unwrap();
+        std::fs::write(dir.path().join("3/saved_model.pb"), "").unwrap();
+        let text = definition_text(dir.path(), Some("cnn")).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"name": "cnn", "model_file": "."})
+        );
+        assert_eq!(
+            inferred(&[("saved_model.pb", "")], Some("m")).unwrap(),
+            json!({"name": "m", "model_file": "."})
+        );
+        assert_eq!(
+            inferred(&[("frozen.pb", "")], Some("m")).unwrap(),
+            json!({"name": "m", "model_file": "frozen.pb"})
+        );
+        let e = inferred(&[("model.keras", "")], Some("m")).unwrap_err();
+        assert!(e.contains("model.export("), "{e}");
     }
 
     #[test]

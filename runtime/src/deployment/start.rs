@@ -123,7 +123,8 @@ async fn serving(
     })
 }
 
-/// Every file the definition names is a regular file of the folder.
+/// Every file the definition names is a regular file of the folder (`model_file` may also be
+/// a folder: a TensorFlow SavedModel).
 fn check_files(config: &DeploymentConfig, artifacts: &Artifacts) -> Result<(), DeployError> {
     let transformer = config.transformer.as_ref();
     for (field, file) in [
@@ -140,9 +141,15 @@ fn check_files(config: &DeploymentConfig, artifacts: &Artifacts) -> Result<(), D
             transformer.and_then(|t| t.script_file.as_ref()),
         ),
     ] {
-        if let Some(f) = file.filter(|f| !artifacts.is_file(f)) {
+        let model = field == "model_file";
+        if let Some(f) = file.filter(|f| !(artifacts.is_file(f) || model && artifacts.is_dir(f))) {
             return Err(DeployError::Artifacts(format!(
-                "{field}: {f:?} is not a file in {}",
+                "{field}: {f:?} is not a file{} in {}",
+                if model {
+                    " (nor a SavedModel folder)"
+                } else {
+                    ""
+                },
                 artifacts.root().display()
             )));
         }

@@ -160,6 +160,7 @@ impl Definition {
                 "model_framework",
                 names(&[
                     "TENSORFLOW",
+                    "KERAS",
                     "TORCH",
                     "PYTHON",
                     "SKLEARN",

@@ -7,6 +7,10 @@
 //! - LightGBM `save_model` text: starts with the line `tree`.
 //! - XGBoost's deprecated binary format (before 1.0, `.bst`/`.model`): refused with how to
 //!   save it again.
+//! - A frozen TensorFlow GraphDef: a protobuf like ONNX, told by its `.pb` name. (A SavedModel
+//!   is a folder, found before any file is read: `native::tensorflow`.)
+//! - A Keras `.keras` file (a zip of a config and weights, no graph) or a legacy Keras HDF5
+//!   file: refused with how to export a SavedModel.
 
 /// A native model file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +19,14 @@ pub enum ModelFormat {
     XgboostJson,
     XgboostUbjson,
     LightgbmText,
+    /// A folder in TF Serving's layout (`saved_model.pb` + `variables/`).
+    TensorflowSavedModel,
+    /// A frozen GraphDef (`.pb`): variables already constants.
+    TensorflowGraphDef,
 }
+
+/// How to turn a Keras model into something served.
+const KERAS_EXPORT: &str = "a Keras model file holds no graph to serve: export a SavedModel with model.export(\"DIR/1\") (TF Serving's layout) and deploy DIR as model_file";
 
 /// The format of the model file `name` holding `bytes`.
 pub fn detect(name: &str, bytes: &[u8]) -> Result<ModelFormat, String> {
@@ -41,7 +52,12 @@ pub fn detect(name: &str, bytes: &[u8]) -> Result<ModelFormat, String> {
         return Ok(ModelFormat::LightgbmText);
     }
     let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+        return Err(format!("{name}: {KERAS_EXPORT}"));
+    }
     match extension.as_deref() {
+        Some("keras" | "h5" | "hdf5") => Err(format!("{name}: {KERAS_EXPORT}")),
+        Some("pb") => Ok(ModelFormat::TensorflowGraphDef),
         Some("bst" | "model" | "deprecated") => Err(format!(
             "{name} is not an XGBoost JSON/UBJSON or LightGBM text model; XGBoost's deprecated binary format is not read: load it with XGBoost and save it again with booster.save_model(\"model.json\")"
         )),
@@ -97,5 +113,19 @@ mod tests {
                 .contains("LightGBM")
         );
         assert!(detect("x", b"{?").is_err());
+        assert_eq!(
+            detect("frozen.pb", b"\x0a\x0c\x0a\x01x"),
+            Ok(ModelFormat::TensorflowGraphDef)
+        );
+        for (name, bytes) in [
+            ("model.keras", &b"PK\x03\x04rest"[..]),
+            ("model.h5", b"\x89HDF\r\n\x1a\nrest"),
+            ("model.keras", b""),
+        ] {
+            assert!(
+                detect(name, bytes).unwrap_err().contains("model.export("),
+                "{name}"
+            );
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Model graphs the host runs itself, with tract: ONNX files (scikit-learn via skl2onnx with
 //! its `ai.onnx.ml` operators, PyTorch, Keras via tf2onnx), XGBoost and LightGBM models as
-//! their libraries save them (one tree-ensemble node, [`trees`]), served with no component
-//! at all, and the graphs guests open through the `models` import.
+//! their libraries save them (one tree-ensemble node, [`trees`]), TensorFlow SavedModels and
+//! frozen GraphDefs ([`tensorflow`]), served with no component at all, and the graphs guests
+//! open through the `models` import.
 //!
 //! A model is loaded, optimized and made runnable once ([`NativeModel::load`]); runs share
 //! the plan. Running is CPU work, scheduled by [`NativeModel::run_async`]: on tokio's
@@ -17,6 +18,7 @@ pub mod ml;
 pub mod models;
 pub mod ops;
 pub mod stage;
+pub mod tensorflow;
 pub mod trees;
 
 use crate::request::InferenceError;
@@ -95,8 +97,8 @@ impl std::fmt::Debug for NativeModel {
 }
 
 impl NativeModel {
-    /// Reads a model file (ONNX, XGBoost JSON/UBJSON or LightGBM text, told by its
-    /// content), optimizes the graph and plans it.
+    /// Reads a model file (ONNX, XGBoost JSON/UBJSON, LightGBM text or a frozen TensorFlow
+    /// GraphDef, told by its content and name), optimizes the graph and plans it.
     pub fn load(source_name: &str, bytes: &[u8]) -> Result<NativeModel, ModelError> {
         let load_err = |e: anyhow::Error| ModelError::Load {
             source_name: source_name.to_string(),
@@ -119,6 +121,15 @@ impl NativeModel {
                 })?;
                 trees(tree_ensemble::lightgbm::from_text(text))?
             }
+            format::ModelFormat::TensorflowGraphDef => {
+                let graph = tensorflow::graph_def(source_name, bytes).map_err(load_err)?;
+                return Self::from_optimized(source_name, format, graph).map_err(load_err);
+            }
+            format::ModelFormat::TensorflowSavedModel => {
+                return Err(load_err(anyhow::anyhow!(
+                    "a SavedModel is a folder, read by native::tensorflow"
+                )));
+            }
         };
         Self::from_graph(source_name, format, graph).map_err(load_err)
     }
@@ -130,7 +141,15 @@ impl NativeModel {
         format: format::ModelFormat,
         graph: TypedModel,
     ) -> anyhow::Result<NativeModel> {
-        let typed = graph.into_optimized()?;
+        Self::from_optimized(source_name, format, graph.into_optimized()?)
+    }
+
+    /// Plans an optimized graph.
+    fn from_optimized(
+        source_name: &str,
+        format: format::ModelFormat,
+        typed: TypedModel,
+    ) -> anyhow::Result<NativeModel> {
         let inputs = signature(&typed, typed.input_outlets()?, Names::Node)?
             .into_iter()
             .collect();
@@ -166,10 +185,13 @@ impl NativeModel {
         let _ = self.gate.set(gate);
     }
 
-    /// V2 `platform`: Triton's name for ONNX graphs, the library's for saved tree models.
+    /// V2 `platform`: Triton's name for ONNX and TensorFlow graphs, the library's for saved
+    /// tree models.
     pub fn platform(&self) -> &'static str {
         match self.format {
             format::ModelFormat::Onnx => "onnx_onnxv1",
+            format::ModelFormat::TensorflowSavedModel => "tensorflow_savedmodel",
+            format::ModelFormat::TensorflowGraphDef => "tensorflow_graphdef",
             format::ModelFormat::XgboostJson | format::ModelFormat::XgboostUbjson => "xgboost",
             format::ModelFormat::LightgbmText => "lightgbm",
         }

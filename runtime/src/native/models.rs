@@ -1,6 +1,7 @@
-//! The native models of one deployment, opened from its artifact folder by path: loaded and
-//! optimized once, then shared by its graph stage and by every instance whose guest opens
-//! the same file through the `models` import. Dropped when the deployment goes to zero.
+//! The native models of one deployment, opened from its artifact folder by path (a file, or
+//! a TensorFlow SavedModel folder): loaded and optimized once, then shared by its graph stage
+//! and by every instance whose guest opens the same file through the `models` import.
+//! Dropped when the deployment goes to zero.
 
 use super::{ModelError, NativeModel};
 use crate::artifacts::Artifacts;
@@ -61,8 +62,12 @@ impl ModelCache {
         any
     }
 
-    /// Loads the model at `path` now, on this thread, uncached.
+    /// Loads the model at `path` now, on this thread, uncached: a SavedModel folder, or a
+    /// model file.
     fn load(&self, path: &str) -> Result<Arc<NativeModel>, ModelError> {
+        if super::tensorflow::is_saved_model(&self.artifacts, path) {
+            return super::tensorflow::load_saved_model(&self.artifacts, path).map(Arc::new);
+        }
         let bytes = self
             .artifacts
             .read(path, MAX_MODEL_BYTES)

@@ -1,0 +1,116 @@
+//! TensorFlow models served as TF Serving serves them, with no TensorFlow: a SavedModel
+//! folder in TF Serving's layout (`MODEL/VERSION/saved_model.pb` + `variables/`, the highest
+//! numeric version served; or `saved_model.pb` directly in the folder) or a frozen GraphDef
+//! (`.pb`). The `tf-native` crate reads, freezes and types the graph; every file it reads goes
+//! through the deployment's [`Artifacts`] (capability-scoped, size-checked). The signature is
+//! `serving_default`; inputs and outputs carry its keys, as TF Serving names them. A graph
+//! with an operation we cannot run is refused here, at load (at deploy), with the missing ops
+//! and the nodes using them.
+
+use super::format::ModelFormat;
+use super::{ModelError, NativeModel};
+use crate::artifacts::Artifacts;
+use tf_native::ModelFiles;
+
+/// Entries of a model folder looked at when finding its versions.
+const MAX_FOLDER_ENTRIES: usize = 10_000;
+const SAVED_MODEL_PB: &str = tf_native::load::SAVED_MODEL_PB;
+
+/// The files of one SavedModel folder of the artifacts.
+struct ArtifactFiles<'a> {
+    artifacts: &'a Artifacts,
+    /// The SavedModel folder, relative to the artifacts (`.` for the folder itself).
+    dir: String,
+}
+
+impl ArtifactFiles<'_> {
+    fn path(&self, file: &str) -> String {
+        join(&self.dir, file)
+    }
+}
+
+impl ModelFiles for ArtifactFiles<'_> {
+    fn len(&self, path: &str) -> std::io::Result<u64> {
+        self.artifacts.file_len(&self.path(path))
+    }
+
+    fn read(&self, path: &str, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+        self.artifacts.read(&self.path(path), max_bytes)
+    }
+
+    fn read_at(&self, path: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.artifacts.read_at(&self.path(path), offset, len)
+    }
+}
+
+fn join(dir: &str, file: &str) -> String {
+    match dir.trim_end_matches('/') {
+        "" | "." => file.to_string(),
+        dir => format!("{dir}/{file}"),
+    }
+}
+
+/// Whether `path` of `artifacts` is a SavedModel to load with [`load_saved_model`]: a folder,
+/// or a file named `saved_model.pb` (its folder is served).
+pub fn is_saved_model(artifacts: &Artifacts, path: &str) -> bool {
+    artifacts.is_dir(path) || path.rsplit('/').next() == Some(SAVED_MODEL_PB)
+}
+
+/// The SavedModel folder `path` names: itself when it holds `saved_model.pb`, else its
+/// highest numeric version subfolder holding one (TF Serving's `MODEL/VERSION`).
+pub fn version_folder(artifacts: &Artifacts, path: &str) -> Result<String, String> {
+    if let Some(dir) = path.strip_suffix(SAVED_MODEL_PB) {
+        let dir = dir.trim_end_matches('/');
+        return Ok(if dir.is_empty() { "." } else { dir }.to_string());
+    }
+    if artifacts.is_file(&join(path, SAVED_MODEL_PB)) {
+        return Ok(path.to_string());
+    }
+    let entries = artifacts
+        .list(path, MAX_FOLDER_ENTRIES)
+        .map_err(|e| format!("cannot list {path}: {e}"))?;
+    let version = entries
+        .iter()
+        .filter(|(name, is_dir)| *is_dir && !name.is_empty())
+        .filter_map(|(name, _)| {
+            let v = name
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| name.parse::<u64>().ok())??;
+            artifacts
+                .is_file(&join(&join(path, name), SAVED_MODEL_PB))
+                .then_some((v, name))
+        })
+        .max();
+    match version {
+        Some((_, name)) => Ok(join(path, name)),
+        None => Err(format!(
+            "{path} is a folder without {SAVED_MODEL_PB}, nor a numeric version folder holding one (TF Serving's layout: {path}/1/{SAVED_MODEL_PB} and {path}/1/variables/)"
+        )),
+    }
+}
+
+/// Loads the `serving_default` signature of the SavedModel at `path` (a folder in TF
+/// Serving's layout, or its `saved_model.pb`).
+pub fn load_saved_model(artifacts: &Artifacts, path: &str) -> Result<NativeModel, ModelError> {
+    let err = |source_name: &str, message: String| ModelError::Load {
+        source_name: source_name.to_string(),
+        message,
+    };
+    let dir = version_folder(artifacts, path).map_err(|m| err(path, m))?;
+    let files = ArtifactFiles { artifacts, dir };
+    let graph =
+        tf_native::saved_model_graph(&files, None).map_err(|e| err(&files.dir, e.to_string()))?;
+    NativeModel::from_optimized(&files.dir, ModelFormat::TensorflowSavedModel, graph.model)
+        .map_err(|e| err(&files.dir, format!("{e:#}")))
+}
+
+/// A frozen GraphDef as a typed graph: its placeholders are the inputs, the outputs of the
+/// nodes nothing reads the outputs, each named by its node.
+pub fn graph_def(
+    source_name: &str,
+    bytes: &[u8],
+) -> anyhow::Result<tract_onnx::prelude::TypedModel> {
+    let graph = tf_native::load::decode_graph(source_name, bytes)?;
+    Ok(tf_native::frozen_graph_inferred(graph)?.model)
+}
