@@ -28,3 +28,5 @@ mod sandbox;
 mod scaling;
 mod serving_runtime;
 mod transformer_batching;
+mod tree_hostile;
+mod tree_models;

@@ -177,6 +177,12 @@ pub struct Forest {
     pub(crate) uniform_mode: Option<Mode>,
     pub(crate) has_missing: bool,
     pub(crate) n_features: usize,
+    /// Columns the saved model says its input has (XGBoost `num_feature`, LightGBM
+    /// `max_feature_idx + 1`); 0 when the format does not say.
+    pub(crate) declared_features: usize,
+    /// A native model whose `predict` answers the index of the most probable class rather
+    /// than the probabilities (XGBoost `multi:softmax`).
+    pub(crate) predicts_class: bool,
     pub(crate) spec: ForestSpec,
 }
 
@@ -215,6 +221,8 @@ impl Forest {
             uniform_mode: None,
             has_missing: false,
             n_features: 0,
+            declared_features: 0,
+            predicts_class: false,
             spec: spec.clone(),
         };
         let mut modes_seen = [false; 6];
@@ -319,6 +327,16 @@ impl Forest {
     /// Columns the input must have at least.
     pub fn n_features(&self) -> usize {
         self.n_features
+    }
+    /// Columns of the model's input: as the saved model declares them, else as its splits
+    /// need.
+    pub fn input_width(&self) -> usize {
+        self.declared_features.max(self.n_features).max(1)
+    }
+    /// Whether the library's `predict` answers a class index (see [`Forest::predict`]'s
+    /// scores: the probabilities it is taken from).
+    pub fn predicts_class(&self) -> bool {
+        self.predicts_class
     }
     pub fn n_trees(&self) -> usize {
         self.roots.len()

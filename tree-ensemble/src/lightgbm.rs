@@ -122,13 +122,22 @@ pub fn from_text(text: &str) -> Result<Forest, TreeError> {
     } else {
         Aggregate::Sum
     };
+    let max_feature_idx: Option<usize> = match header.get("max_feature_idx") {
+        Some(v) => Some(v.parse().map_err(|_| fmt("bad max_feature_idx"))?),
+        None => None,
+    };
+    if max_feature_idx.is_some_and(|m| m >= crate::forest::MAX_FEATURES) {
+        return Err(fmt("max_feature_idx out of range"));
+    }
     let spec = ForestSpec {
         n_targets: per_iter,
         aggregate,
         base_values: Vec::new(),
         semantics: Semantics::Native(link),
     };
-    Forest::new(trees, spec)
+    let mut forest = Forest::new(trees, spec)?;
+    forest.declared_features = max_feature_idx.map_or(0, |m| m + 1);
+    Ok(forest)
 }
 
 fn tree(id: i64, b: &HashMap<&str, &str>, target: usize) -> Result<RawTree, TreeError> {

@@ -188,13 +188,24 @@ pub fn from_value(doc: &Value) -> Result<Forest, TreeError> {
         let scale = drop.as_ref().map_or(1.0, |w| w[i]);
         trees.push(tree(t, i, target, scale)?);
     }
+    let num_feature = param
+        .get("num_feature")
+        .map(|v| number(v, "num_feature"))
+        .transpose()?
+        .unwrap_or(0.0);
+    if !(0.0..=crate::forest::MAX_FEATURES as f64).contains(&num_feature) {
+        return Err(fmt(format!("num_feature {num_feature} out of range")));
+    }
     let spec = ForestSpec {
         n_targets: n_out,
         aggregate: Aggregate::Sum,
         base_values: base,
         semantics: Semantics::Native(link),
     };
-    Forest::new(trees, spec)
+    let mut forest = Forest::new(trees, spec)?;
+    forest.declared_features = num_feature as usize;
+    forest.predicts_class = obj_name == "multi:softmax";
+    Ok(forest)
 }
 
 fn tree(t: &Value, idx: usize, target: usize, scale: f64) -> Result<RawTree, TreeError> {

@@ -105,6 +105,10 @@ pub enum ModelFramework {
     Python,
     Sklearn,
     Onnx,
+    /// A model saved by XGBoost (`model.json`, `model.ubj`), served by the tree engine.
+    Xgboost,
+    /// A LightGBM text model (`model.txt`), served by the tree engine.
+    Lightgbm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

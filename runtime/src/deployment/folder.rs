@@ -6,7 +6,9 @@
 //!
 //! - one `.wasm` file: a predictor component (`component_file`);
 //! - else one `.py` file with a `Predict` class: a Hopsworks-style script (`script_file`);
-//! - else one `.onnx` file: a graph served natively (`model_file`).
+//! - else one `.onnx` file: a graph served natively (`model_file`);
+//! - else one tree model as KServe's XGBoost and LightGBM servers find it, `model.bst`,
+//!   `model.json`, `model.ubj` or `model.txt`: served natively (`model_file`).
 //!
 //! Everything else (resources, scaling, batching, logging) keeps its defaults.
 
@@ -51,6 +53,9 @@ pub fn definition_text(dir: &Path, name: Option<&str>) -> Result<String, DeployE
     }
 }
 
+/// The names KServe's XGBoost and LightGBM model servers look for.
+const TREE_MODEL_FILES: [&str; 4] = ["model.bst", "model.json", "model.ubj", "model.txt"];
+
 /// The definition field and file that serve a folder without a definition.
 fn infer_source(dir: &Path) -> Result<(&'static str, String), String> {
     let mut files: Vec<String> = std::fs::read_dir(dir)
@@ -84,6 +89,14 @@ fn infer_source(dir: &Path) -> Result<(&'static str, String), String> {
             scripts,
         ),
         ("model_file", "ONNX models (.onnx)", with("onnx")),
+        (
+            "model_file",
+            "XGBoost or LightGBM models (model.bst, model.json, model.ubj, model.txt)",
+            files
+                .iter()
+                .filter(|f| TREE_MODEL_FILES.contains(&f.as_str()))
+                .collect(),
+        ),
     ] {
         match found.as_slice() {
             [] => continue,
@@ -97,7 +110,7 @@ fn infer_source(dir: &Path) -> Result<(&'static str, String), String> {
         }
     }
     Err(format!(
-        "no {DEFINITION_FILE}, and nothing to serve without one: a .wasm predictor component, a .py script with a Predict class or an .onnx model (found: {})",
+        "no {DEFINITION_FILE}, and nothing to serve without one: a .wasm predictor component, a .py script with a Predict class, an .onnx model or an XGBoost/LightGBM model.{{bst,json,ubj,txt}} (found: {})",
         if files.is_empty() {
             "no files".to_string()
         } else {
@@ -175,6 +188,17 @@ mod tests {
             inferred(&[("predictor.wasm", ""), ("model.onnx", "")], Some("a")).unwrap(),
             json!({"name": "a", "component_file": "predictor.wasm"})
         );
+        // KServe's XGBoost and LightGBM layouts; other JSON or text files are not models.
+        for file in TREE_MODEL_FILES {
+            assert_eq!(
+                inferred(
+                    &[(file, ""), ("notes.txt", ""), ("schema.json", "")],
+                    Some("t")
+                )
+                .unwrap(),
+                json!({"name": "t", "model_file": file})
+            );
+        }
     }
 
     #[test]

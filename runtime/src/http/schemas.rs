@@ -158,7 +158,15 @@ impl Definition {
             ("model_path", string(None)),
             (
                 "model_framework",
-                names(&["TENSORFLOW", "TORCH", "PYTHON", "SKLEARN", "ONNX"]),
+                names(&[
+                    "TENSORFLOW",
+                    "TORCH",
+                    "PYTHON",
+                    "SKLEARN",
+                    "ONNX",
+                    "XGBOOST",
+                    "LIGHTGBM",
+                ]),
             ),
             ("model_server", names(&["PYTHON", "TENSORFLOW_SERVING"])),
             ("serving_tool", names(&["DEFAULT", "KSERVE"])),
@@ -173,7 +181,9 @@ impl Definition {
             ),
             (
                 "model_file",
-                string(Some("a model graph (.onnx) of the upload, served natively")),
+                string(Some(
+                    "a model of the upload served natively: an ONNX graph (.onnx), an XGBoost model (.json, .ubj) or a LightGBM text model",
+                )),
             ),
             (
                 "config_file",

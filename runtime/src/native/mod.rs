@@ -1,6 +1,7 @@
 //! Model graphs the host runs itself, with tract: ONNX files (scikit-learn via skl2onnx with
-//! its `ai.onnx.ml` operators, PyTorch, Keras via tf2onnx) served with no component at all,
-//! and the graphs guests open through the `models` import.
+//! its `ai.onnx.ml` operators, PyTorch, Keras via tf2onnx), XGBoost and LightGBM models as
+//! their libraries save them (one tree-ensemble node, [`trees`]), served with no component
+//! at all, and the graphs guests open through the `models` import.
 //!
 //! A model is loaded, optimized and made runnable once ([`NativeModel::load`]); runs share
 //! the plan. Running is CPU work, scheduled by [`NativeModel::run_async`]: on tokio's
@@ -9,11 +10,13 @@
 //! thread costs more than the work, and such a run is shorter than decoding its request).
 
 pub mod convert;
+pub mod format;
 pub mod gate;
 pub mod ml;
 pub mod models;
 pub mod ops;
 pub mod stage;
+pub mod trees;
 
 use crate::request::InferenceError;
 use crate::tensor::{Tensor, TensorSpec};
@@ -72,6 +75,7 @@ impl ModelError {
 pub struct NativeModel {
     /// Where it came from (a file name), for messages.
     source_name: String,
+    format: format::ModelFormat,
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<(TensorSpec, DatumType)>,
     outputs: Vec<TensorSpec>,
@@ -90,59 +94,49 @@ impl std::fmt::Debug for NativeModel {
 }
 
 impl NativeModel {
-    /// Parses an ONNX model, fixes unknown dimensions to symbols (the batch), optimizes it
-    /// and plans it.
+    /// Reads a model file (ONNX, XGBoost JSON/UBJSON or LightGBM text, told by its
+    /// content), optimizes the graph and plans it.
     pub fn load(source_name: &str, bytes: &[u8]) -> Result<NativeModel, ModelError> {
         let load_err = |e: anyhow::Error| ModelError::Load {
             source_name: source_name.to_string(),
             message: format!("{e:#}"),
         };
-        let mut onnx = tract_onnx::onnx();
-        ops::register(&mut onnx.op_register);
-        ml::register(&mut onnx.op_register);
-        let mut model = onnx
-            .model_for_read(&mut &*bytes)
-            .map_err(|e| load_err(e.context("not a readable ONNX model")))?;
-        for i in 0..model.inputs.len() {
-            let fact = model.input_fact(i).map_err(load_err)?.clone();
-            let dt = fact
-                .datum_type
-                .concretize()
-                .ok_or_else(|| load_err(anyhow::anyhow!("input {i} has no element type")))?;
-            let dims = fact.shape.dims().enumerate().map(|(axis, d)| {
-                d.concretize().unwrap_or_else(|| {
-                    // skl2onnx and torch.onnx leave the batch dimension unnamed; name it.
-                    let name = if axis == 0 {
-                        "N".to_string()
-                    } else {
-                        format!("d{i}_{axis}")
-                    };
-                    model.symbols.sym(&name).to_dim()
-                })
-            });
-            let dims: TVec<TDim> = dims.collect();
-            model
-                .set_input_fact(i, InferenceFact::dt_shape(dt, dims))
-                .map_err(load_err)?;
-        }
-        let typed = model.into_optimized().map_err(load_err)?;
-        let inputs = signature(
-            &typed,
-            typed.input_outlets().map_err(load_err)?,
-            Names::Node,
-        )
-        .map_err(load_err)?
-        .into_iter()
-        .collect();
-        let outputs = signature(
-            &typed,
-            typed.output_outlets().map_err(load_err)?,
-            Names::Label,
-        )
-        .map_err(load_err)?
-        .into_iter()
-        .map(|(spec, _)| spec)
-        .collect();
+        let trees = |forest: Result<tree_ensemble::Forest, tree_ensemble::TreeError>| {
+            trees::saved_model_graph(forest.map_err(|e| load_err(e.into()))?).map_err(load_err)
+        };
+        let format =
+            format::detect(source_name, bytes).map_err(|m| load_err(anyhow::anyhow!(m)))?;
+        let graph = match format {
+            format::ModelFormat::Onnx => onnx_graph(bytes).map_err(load_err)?,
+            format::ModelFormat::XgboostJson => trees(tree_ensemble::xgboost::from_json(bytes))?,
+            format::ModelFormat::XgboostUbjson => {
+                trees(tree_ensemble::xgboost::from_ubjson(bytes))?
+            }
+            format::ModelFormat::LightgbmText => {
+                let text = std::str::from_utf8(bytes).map_err(|e| {
+                    load_err(anyhow::anyhow!("a LightGBM text model must be UTF-8: {e}"))
+                })?;
+                trees(tree_ensemble::lightgbm::from_text(text))?
+            }
+        };
+        Self::from_graph(source_name, format, graph).map_err(load_err)
+    }
+
+    /// Optimizes and plans a graph whose inputs have concrete types and shapes (the batch
+    /// dimension a symbol).
+    fn from_graph(
+        source_name: &str,
+        format: format::ModelFormat,
+        graph: TypedModel,
+    ) -> anyhow::Result<NativeModel> {
+        let typed = graph.into_optimized()?;
+        let inputs = signature(&typed, typed.input_outlets()?, Names::Node)?
+            .into_iter()
+            .collect();
+        let outputs = signature(&typed, typed.output_outlets()?, Names::Label)?
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect();
         if tracing::enabled!(tracing::Level::TRACE) {
             for node in typed.nodes() {
                 tracing::trace!(
@@ -154,9 +148,10 @@ impl NativeModel {
                 );
             }
         }
-        let plan = typed.into_runnable().map_err(load_err)?;
+        let plan = typed.into_runnable()?;
         Ok(NativeModel {
             source_name: source_name.to_string(),
+            format,
             plan,
             inputs,
             outputs,
@@ -168,6 +163,15 @@ impl NativeModel {
     /// Bounds this graph's runs on the blocking pool (once; a deployment's predictor).
     pub fn set_gate(&self, gate: Arc<gate::Gate>) {
         let _ = self.gate.set(gate);
+    }
+
+    /// V2 `platform`: Triton's name for ONNX graphs, the library's for saved tree models.
+    pub fn platform(&self) -> &'static str {
+        match self.format {
+            format::ModelFormat::Onnx => "onnx_onnxv1",
+            format::ModelFormat::XgboostJson | format::ModelFormat::XgboostUbjson => "xgboost",
+            format::ModelFormat::LightgbmText => "lightgbm",
+        }
     }
 
     /// The graph's inputs.
@@ -291,6 +295,39 @@ impl NativeModel {
             .collect();
         names.join(", ")
     }
+}
+
+/// Parses an ONNX model with our operators, and fixes its unknown dimensions to symbols
+/// (the batch).
+fn onnx_graph(bytes: &[u8]) -> anyhow::Result<TypedModel> {
+    let mut onnx = tract_onnx::onnx();
+    ops::register(&mut onnx.op_register);
+    ml::register(&mut onnx.op_register);
+    trees::register(&mut onnx.op_register);
+    let mut model = onnx
+        .model_for_read(&mut &*bytes)
+        .map_err(|e| e.context("not a readable ONNX model"))?;
+    for i in 0..model.inputs.len() {
+        let fact = model.input_fact(i)?.clone();
+        let dt = fact
+            .datum_type
+            .concretize()
+            .ok_or_else(|| anyhow::anyhow!("input {i} has no element type"))?;
+        let dims = fact.shape.dims().enumerate().map(|(axis, d)| {
+            d.concretize().unwrap_or_else(|| {
+                // skl2onnx and torch.onnx leave the batch dimension unnamed; name it.
+                let name = if axis == 0 {
+                    "N".to_string()
+                } else {
+                    format!("d{i}_{axis}")
+                };
+                model.symbols.sym(&name).to_dim()
+            })
+        });
+        let dims: TVec<TDim> = dims.collect();
+        model.set_input_fact(i, InferenceFact::dt_shape(dt, dims))?;
+    }
+    model.into_typed()
 }
 
 /// Refuses a wrong rank or a wrong fixed dimension with a message naming both shapes.

@@ -1,7 +1,7 @@
 //! Operators that models users bring need and tract lacks, registered beside tract-onnx's
-//! own (which already include the `ai.onnx.ml` LinearRegressor, CategoryMapper and
-//! TreeEnsembleClassifier that skl2onnx emits; `ml` replaces its LinearClassifier and
-//! Normalizer with fused ones).
+//! own (which already include the `ai.onnx.ml` LinearRegressor and CategoryMapper that
+//! skl2onnx emits; `ml` replaces its LinearClassifier and Normalizer with fused ones, `trees`
+//! its tree ensembles).
 //!
 //! - `ZipMap` (`ai.onnx.ml`): skl2onnx appends it to every classifier unless exported with
 //!   `options={"zipmap": False}`; it turns the `[N, classes]` probability tensor into a list

@@ -21,6 +21,7 @@ pub struct GraphStage {
     models: Arc<ModelCache>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
+    platform: &'static str,
     /// `None` while at zero.
     loaded: Mutex<Option<Arc<NativeModel>>>,
     gate: Arc<Gate>,
@@ -51,6 +52,7 @@ impl GraphStage {
             file,
             inputs: model.inputs().cloned().collect(),
             outputs: model.outputs().to_vec(),
+            platform: model.platform(),
             models,
             loaded: Mutex::new(Some(model)),
             gate,
@@ -70,6 +72,11 @@ impl GraphStage {
     /// The graph's outputs.
     pub fn outputs(&self) -> &[TensorSpec] {
         &self.outputs
+    }
+
+    /// V2 `platform` of its model file.
+    pub fn platform(&self) -> &'static str {
+        self.platform
     }
 
     /// Its series (cold starts, queue refusals).

@@ -1,12 +1,15 @@
-//! tract-onnx adapter (cargo feature `tract`): registers the fused engine for the
-//! `ai.onnx.ml` tree operators in a tract-onnx operator register, the way the project's
-//! `native::ml` replaces `LinearClassifier`. `TreeEnsembleClassifier` and
-//! `TreeEnsembleRegressor` (opsets 1/3) and `TreeEnsemble` (opset 5) become one node each
-//! whose evaluation is [`Forest::predict`] over the whole batch.
+//! Tree ensembles run by our own engine (`tree-ensemble`): the `ai.onnx.ml` tree operators
+//! (`TreeEnsembleClassifier`, `TreeEnsembleRegressor` of opsets 1/3, `TreeEnsemble` of opset
+//! 5) replace tract-onnx's generic implementations, and XGBoost and LightGBM models saved by
+//! their libraries become a one-node graph ([`saved_model_graph`]).
 //!
-//! Attributes are read from the `NodeProto` into [`TreeAttributes`] /
-//! [`TreeEnsembleV5Attributes`], so validation and error messages are the loader's.
+//! The engine flattens the trees at load and walks a block of rows through them together;
+//! tract's implementation walks one row through one tree at a time, which costs tens of
+//! times more on a 100-tree forest. Attributes are read from the `NodeProto` into the
+//! engine's attribute structs, so validation and error messages are the engine's: a
+//! malformed ensemble (wrong lengths, cycles, node ids out of range) fails the load.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -15,14 +18,33 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_hir::internal::*;
 
-use crate::forest::{Forest, Labels, Scratch};
-use crate::onnx_attrs::{self, TreeAttributes, TreeEnsembleV5Attributes};
+use tree_ensemble::onnx_attrs::{self, TreeAttributes, TreeEnsembleV5Attributes};
+use tree_ensemble::{Forest, Labels, Scratch};
 
-/// Replace tract-onnx's tree operators in `reg` with the fused engine.
+/// The input and output names of a saved XGBoost or LightGBM model's graph.
+pub const SAVED_INPUT: &str = "input";
+pub const SAVED_OUTPUT: &str = "predictions";
+
+/// Replaces tract-onnx's tree operators in `reg` with the fused engine.
 pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("TreeEnsembleClassifier", classifier);
     reg.insert("TreeEnsembleRegressor", regressor);
     reg.insert("TreeEnsemble", tree_ensemble);
+}
+
+/// A graph answering what the library's own `predict` answers for `forest`: one input
+/// `[N, features]` (f32, NaN for a missing value), one output, `[N]` for a single target or
+/// a class index, `[N, targets]` otherwise.
+pub fn saved_model_graph(forest: Forest) -> TractResult<TypedModel> {
+    let mut model = TypedModel::default();
+    let n = model.symbols.sym("N").to_dim();
+    let width = forest.input_width().to_dim();
+    let x = model.add_source(SAVED_INPUT, f32::fact([n, width]))?;
+    let op = FusedTrees::new(forest, Form::Library);
+    let out = model.wire_node(SAVED_OUTPUT, op, &[x])?;
+    model.select_output_outlets(&out)?;
+    model.set_outlet_label(out[0], SAVED_OUTPUT.to_string())?;
+    Ok(model)
 }
 
 fn ints(node: &NodeProto, name: &str) -> TractResult<Vec<i64>> {
@@ -91,12 +113,12 @@ type Parsed = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
 
 fn classifier(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
     let forest = onnx_attrs::classifier(&v3_attributes(ctx, node, "class")?)?;
-    Ok((expand(FusedTrees::new(forest)), vec![]))
+    Ok((expand(FusedTrees::onnx(forest)), vec![]))
 }
 
 fn regressor(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
     let forest = onnx_attrs::regressor(&v3_attributes(ctx, node, "target")?)?;
-    Ok((expand(FusedTrees::new(forest)), vec![]))
+    Ok((expand(FusedTrees::onnx(forest)), vec![]))
 }
 
 fn tree_ensemble(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
@@ -121,29 +143,83 @@ fn tree_ensemble(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
         tree_roots: ints(node, "tree_roots")?,
     };
     Ok((
-        expand(FusedTrees::new(onnx_attrs::tree_ensemble_v5(&a)?)),
+        expand(FusedTrees::onnx(onnx_attrs::tree_ensemble_v5(&a)?)),
         vec![],
     ))
 }
 
-/// One node running a whole tree ensemble: input `[N, F]` (or `[F]`); outputs the labels
-/// `[N]` and scores `[N, classes]` for a classifier, the scores `[N, targets]` otherwise.
+/// What the fused node answers.
+#[derive(Clone, Debug)]
+enum Form {
+    /// The ONNX operator's outputs: the labels `[N]` and scores `[N, classes]` of a
+    /// classifier (`labels` set), the scores `[N, targets]` of a regressor.
+    Onnx { labels: Option<Arc<Tensor>> },
+    /// The library's `predict` (XGBoost, LightGBM).
+    Library,
+}
+
+/// One node running a whole tree ensemble over a batch `[N, F]` (or `[F]`).
 #[derive(Clone, Debug)]
 struct FusedTrees {
     forest: Arc<Forest>,
-    labels: Option<Arc<Tensor>>,
+    form: Form,
+}
+
+thread_local! {
+    /// The engine's accumulators, reused by every run on this thread (they only grow, to
+    /// a block of rows times the targets).
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl FusedTrees {
-    fn new(forest: Forest) -> Self {
+    fn new(forest: Forest, form: Form) -> Self {
+        FusedTrees {
+            forest: Arc::new(forest),
+            form,
+        }
+    }
+
+    fn onnx(forest: Forest) -> Self {
         let labels = forest.labels().map(|l| match l {
             Labels::Int(v) => rctensor1(v),
             Labels::Str(v) => rctensor1(v),
         });
-        FusedTrees {
-            forest: Arc::new(forest),
-            labels,
+        Self::new(forest, Form::Onnx { labels })
+    }
+
+    fn labels(&self) -> Option<&Arc<Tensor>> {
+        match &self.form {
+            Form::Onnx { labels } => labels.as_ref(),
+            Form::Library => None,
         }
+    }
+
+    /// The library's output shape for `n` rows.
+    fn library_shape(&self, n: TDim) -> TVec<TDim> {
+        if self.forest.predicts_class() || self.forest.output_width() == 1 {
+            tvec![n]
+        } else {
+            tvec![n, self.forest.output_width().to_dim()]
+        }
+    }
+
+    /// Scores `[n, width]` and the winning label index of each row.
+    fn scores(&self, x: &[f32], n: usize, cols: usize) -> TractResult<(Tensor, Vec<i64>)> {
+        let width = self.forest.output_width();
+        let mut scores = Tensor::zero::<f32>(&[n, width])?;
+        let mut winners = vec![0i64; n];
+        SCRATCH.with(|scratch| {
+            self.forest.predict(
+                x,
+                n,
+                cols,
+                scores.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+                Some(&mut winners),
+                &mut scratch.borrow_mut(),
+            )?;
+            TractResult::Ok(())
+        })?;
+        Ok((scores, winners))
     }
 }
 
@@ -173,7 +249,7 @@ impl Expansion for FusedTrees {
     ) -> InferenceResult {
         check_input_arity(inputs, 1)?;
         let width = (self.forest.output_width() as i64).to_dim();
-        let scores = match &self.labels {
+        let scores = match self.labels() {
             Some(labels) => {
                 check_output_arity(outputs, 2)?;
                 s.equals(&outputs[0].datum_type, labels.datum_type())?;
@@ -207,7 +283,7 @@ impl Expansion for FusedTrees {
     }
 
     fn nboutputs(&self) -> TractResult<usize> {
-        Ok(if self.labels.is_some() { 2 } else { 1 })
+        Ok(if self.labels().is_some() { 2 } else { 1 })
     }
 }
 
@@ -231,38 +307,48 @@ impl EvalOp for FusedTrees {
         let (n, cols) = (input.shape()[0], input.shape()[1]);
         let x = input.cast_to::<f32>()?;
         let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
-        let w = self.forest.output_width();
-        let mut scores = vec![0f32; n * w];
-        let mut idx = vec![0i64; n];
-        // A per-call scratch keeps the op stateless; it is a few kilobytes.
-        let mut scratch = Scratch::default();
-        self.forest
-            .predict(x, n, cols, &mut scores, Some(&mut idx), &mut scratch)?;
-        let scores = tensor1(&scores).into_shape(&[n, w])?.into_tvalue();
-        let Some(labels) = &self.labels else {
-            return Ok(tvec!(scores));
-        };
-        let labels = if labels.datum_type() == DatumType::I64 {
-            tensor1(&idx)
-        } else {
-            let all = labels.try_as_plain_ram()?.as_slice::<String>()?;
-            tensor1(
-                &idx.iter()
-                    .map(|&k| all[k as usize].clone())
-                    .collect::<Vec<String>>(),
-            )
-        };
-        Ok(tvec!(labels.into_tvalue(), scores))
+        let (scores, winners) = self.scores(x, n, cols)?;
+        match &self.form {
+            Form::Library if self.forest.predicts_class() => {
+                let classes: Vec<f32> = winners.iter().map(|&k| k as f32).collect();
+                Ok(tvec!(tensor1(&classes).into_tvalue()))
+            }
+            Form::Library if self.forest.output_width() == 1 => {
+                Ok(tvec!(scores.into_shape(&[n])?.into_tvalue()))
+            }
+            Form::Library => Ok(tvec!(scores.into_tvalue())),
+            Form::Onnx { labels: None } => Ok(tvec!(scores.into_tvalue())),
+            Form::Onnx {
+                labels: Some(labels),
+            } => {
+                let labels = if labels.datum_type() == DatumType::I64 {
+                    tensor1(&winners)
+                } else {
+                    let all = labels.try_as_plain_ram()?.as_slice::<String>()?;
+                    let mut names = Vec::with_capacity(winners.len());
+                    for &k in &winners {
+                        names.push(all.get(k as usize).cloned().ok_or_else(|| {
+                            format_err!("class index {k} out of {} labels", all.len())
+                        })?);
+                    }
+                    tensor1(&names)
+                };
+                Ok(tvec!(labels.into_tvalue(), scores.into_tvalue()))
+            }
+        }
     }
 }
 
 impl TypedOp for FusedTrees {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let n = inputs[0].shape[0].clone();
-        let scores = f32::fact(&[n.clone(), self.forest.output_width().to_dim()]);
-        Ok(match &self.labels {
-            Some(l) => tvec!(l.datum_type().fact(std::slice::from_ref(&n)), scores),
-            None => tvec!(scores),
+        let scores = f32::fact([n.clone(), self.forest.output_width().to_dim()]);
+        Ok(match &self.form {
+            Form::Library => tvec!(f32::fact(self.library_shape(n))),
+            Form::Onnx { labels: Some(l) } => {
+                tvec!(l.datum_type().fact(std::slice::from_ref(&n)), scores)
+            }
+            Form::Onnx { labels: None } => tvec!(scores),
         })
     }
 

@@ -20,8 +20,6 @@ use std::sync::Arc;
 
 /// V2 `platform` of component deployments (ours; the protocol lets servers add names).
 pub const COMPONENT_PLATFORM: &str = "wasm_component";
-/// V2 `platform` of ONNX graphs, as Triton names it.
-pub const ONNX_PLATFORM: &str = "onnx_onnxv1";
 
 pub enum Predictor {
     /// A sandboxed predictor component.
@@ -43,7 +41,7 @@ impl Predictor {
     pub fn platform(&self) -> &'static str {
         match self {
             Predictor::Component(_) => COMPONENT_PLATFORM,
-            Predictor::Native(_) => ONNX_PLATFORM,
+            Predictor::Native(g) => g.platform(),
         }
     }
 

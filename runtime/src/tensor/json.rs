@@ -167,10 +167,13 @@ fn as_integer(v: &Value) -> Option<i128> {
     (f.fract() == 0.0 && f.abs() < 2f64.powi(63)).then_some(f as i128)
 }
 
-/// A float; also the strings `NaN`, `Infinity` and `-Infinity` (JSON has no literal for them).
+/// A float; also the strings `NaN`, `Infinity` and `-Infinity` (JSON has no literal for
+/// them), and `null` for a missing value (NaN: what pandas writes for one, and what tree
+/// models route down their missing-value branch).
 fn as_float(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
+        Value::Null => Some(f64::NAN),
         Value::String(s) => match s.as_str() {
             "NaN" => Some(f64::NAN),
             "Infinity" | "inf" => Some(f64::INFINITY),
@@ -381,6 +384,21 @@ mod tests {
         }
         let err = decode_nested("x", Datatype::Fp32, &json!([])).unwrap_err();
         assert!(err.0.contains("zero dimension"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_special_floats_are_read_as_ieee_values() {
+        let t = decode_nested("x", Datatype::Fp32, &json!([[null, "NaN", "Infinity", 1]])).unwrap();
+        let v: Vec<f32> = t
+            .data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert!(v[0].is_nan() && v[1].is_nan(), "{v:?}");
+        assert_eq!(&v[2..], &[f32::INFINITY, 1.0]);
+        // A missing value has no integer form.
+        let err = decode_nested("x", Datatype::Int64, &json!([null])).unwrap_err();
+        assert!(err.0.contains("not a valid INT64"), "{err}");
     }
 
     #[test]
