@@ -30,7 +30,7 @@ struct Entry {
 /// no call sees the previous one's rows.
 fn windows(rows: &[u8], width: usize, batch: usize) -> anyhow::Result<Vec<Tensor>> {
     let row_bytes = width * 4;
-    if width == 0 || rows.len() % row_bytes != 0 || rows.len() / row_bytes < batch {
+    if width == 0 || !rows.len().is_multiple_of(row_bytes) || rows.len() / row_bytes < batch {
         anyhow::bail!(
             "x.f32 holds {} bytes: not whole rows of {width} floats, or fewer than {batch} rows",
             rows.len()
