@@ -4,6 +4,7 @@
 #   - the wasm32-wasip2 Rust target (guests are built from source with it)
 #   - a Python venv (.venv) with the pinned model-making packages and componentize-py
 #   - the example models, trained and exported by examples/models/make_models.py
+#   - the tree-ensemble fixtures (target/tree-fixtures), made by tree-ensemble/scripts/make.py
 #   - the example predictor components, built from source into examples/*/predictor.wasm
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,8 @@ models=(examples/iris-onnx/model.onnx examples/iris-onnx/model.joblib examples/m
         examples/multi-model/forest.onnx examples/rust-predictor/gaussian_nb.json target/example-models/reference.json
         target/example-models/logreg_zipmap.onnx target/example-models/mlp.onnx target/example-models/mlp_keras.onnx
         target/example-models/identity_types.onnx target/example-models/linear_svc.onnx
-        target/example-models/mlp_784.onnx target/example-models/mlp_784_4096.onnx)
+        target/example-models/mlp_784.onnx target/example-models/mlp_784_4096.onnx
+        examples/xgboost-loans/model.json)
 needs_models=0
 for m in "${models[@]}"; do
   if [ ! -f "$m" ] || [ examples/models/make_models.py -nt "$m" ] || [ "$stamp" -nt "$m" ]; then needs_models=1; fi
@@ -41,6 +43,19 @@ done
 if [ "$needs_models" = 1 ]; then
   say "training and exporting the example models"
   .venv/bin/python examples/models/make_models.py
+fi
+
+# The tree-ensemble tests compare the engine with onnxruntime and the libraries on these.
+tree_scripts=(tree-ensemble/scripts/make.py tree-ensemble/scripts/fixture_io.py tree-ensemble/scripts/synthetic.py)
+tree_manifest=target/tree-fixtures/manifest.json
+needs_trees=0
+for s in "${tree_scripts[@]}" "$stamp"; do
+  if [ ! -f "$tree_manifest" ] || [ "$s" -nt "$tree_manifest" ]; then needs_trees=1; fi
+done
+if [ "$needs_trees" = 1 ]; then
+  say "making the tree-ensemble fixtures (target/tree-fixtures, about a minute)"
+  rm -rf target/tree-fixtures
+  .venv/bin/python tree-ensemble/scripts/make.py target/tree-fixtures
 fi
 
 say "building the example predictor components (wasm32-wasip2)"

@@ -22,6 +22,9 @@ Outputs (paths relative to the repository root):
                                          weights, not trained), for the batching benchmark
   target/example-models/mlp_784_4096.onnx  784-4096-4096-10 (80 MB of weights, more than a
                                          CPU cache holds), for the batching benchmark
+  examples/xgboost-loans/model.json      an XGBoost classifier of loan defaults (tabular data
+                                         made in code, with missing values), saved by
+                                         booster.save_model as KServe's XGBoost server takes it
 """
 
 import json
@@ -165,6 +168,48 @@ def mlp_classifier(sizes, name, seed=0):
     return model
 
 
+LOAN_FEATURES = ["income_k", "debt_ratio", "age", "years_employed", "open_accounts", "late_payments"]
+
+
+def loans(n, seed):
+    """Loan applications and whether they defaulted: a made-up rule plus noise, a tenth of
+    the values missing (XGBoost learns where missing values go)."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([
+        rng.lognormal(4.0, 0.5, n),        # income, thousands
+        rng.beta(2.0, 5.0, n),             # debt to income
+        rng.integers(18, 80, n),           # age
+        rng.exponential(6.0, n),           # years employed
+        rng.poisson(4.0, n),               # open accounts
+        rng.poisson(0.5, n),               # late payments
+    ]).astype(np.float32)
+    risk = 3.0 * x[:, 1] + 0.6 * x[:, 5] - 0.01 * x[:, 0] - 0.05 * x[:, 3] + rng.normal(0, 0.5, n)
+    y = (risk > 0.6).astype(np.int64)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    return x, y
+
+
+def xgboost_loans():
+    """The XGBoost example: 200 trees of depth 4, saved as JSON."""
+    import xgboost
+
+    x, y = loans(5000, seed=7)
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 4, "eta": 0.1, "seed": 0, "nthread": 1},
+        xgboost.DMatrix(x, label=y, feature_names=LOAN_FEATURES),
+        num_boost_round=200,
+    )
+    out = ROOT / "examples/xgboost-loans/model.json"
+    booster.save_model(str(out))
+    print(f"wrote {out.relative_to(ROOT)}")
+    sample, _ = loans(4, seed=11)
+    sample[0, 2] = np.nan
+    request = {"instances": [[None if np.isnan(v) else float(v) for v in row] for row in sample]}
+    (ROOT / "examples/xgboost-loans/request.json").write_text(json.dumps(request) + "\n")
+    predictions = booster.predict(xgboost.DMatrix(sample, feature_names=LOAN_FEATURES))
+    return {"loans_instances": request["instances"], "loans_predictions": predictions.tolist()}
+
+
 def main():
     iris = load_iris()
     x, y = iris.data.astype("float32"), iris.target
@@ -234,6 +279,7 @@ def main():
         "binary_probabilities": binary.predict_proba(sample).tolist(),
         "svc_labels": svc.predict(sample).tolist(),
         "svc_scores": svc.decision_function(sample).tolist(),
+        **xgboost_loans(),
     }
     out = ROOT / "target/example-models/reference.json"
     out.parent.mkdir(parents=True, exist_ok=True)

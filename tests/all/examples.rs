@@ -1,5 +1,5 @@
 //! Every bundled example, served as `scripts/serve.sh` serves it, answers its own
-//! `request.json` with the predictions scikit-learn computed for the same models.
+//! `request.json` with the predictions the training library (scikit-learn, XGBoost) computed.
 
 use predictor_tests::{DeploymentDir, TestServer, assert_close, column, guests, reference};
 use serde_json::{Value, json};
@@ -121,6 +121,30 @@ async fn multi_model_component_combines_two_onnx_models_through_the_host() {
     assert_close(
         &column(&body["predictions"], "probabilities"),
         &Value::Array(expected),
+        1e-5,
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn xgboost_loans_is_served_as_saved_with_xgboosts_predictions() {
+    let dir = DeploymentDir::example("xgboost-loans", None);
+    let server = TestServer::start(&[&dir]).await;
+    let (status, meta) = server.get("/v2/models/loans").await;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["platform"], "xgboost");
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "input", "datatype": "FP32", "shape": [-1, 6]}])
+    );
+    // The request file is the reference instances (a missing value is null).
+    let request = request("xgboost-loans");
+    assert_eq!(request["instances"], reference()["loans_instances"]);
+    let (status, body) = server.post("/v1/models/loans:predict", &request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_close(
+        &body["predictions"],
+        &reference()["loans_predictions"],
         1e-5,
     );
     server.stop().await;

@@ -14,13 +14,15 @@ pub(crate) fn logistic(v: f32) -> f32 {
     if v < 0.0 { 1.0 - e } else { e }
 }
 
-// onnxruntime's approximation, its rounded constant for pi included.
-#[allow(clippy::approx_constant)]
+// onnxruntime's approximation (Winitzki's, a = 0.147) in f32, as its ml_common.h `ErfInv`
+// writes it. Near 0.5 the formula cancels badly, so the constants must be onnxruntime's to
+// the last bit: `M_PI` and `M_SQRT2` rounded to f32 (older releases spelt pi 3.14159, which
+// moves PROBIT outputs by up to 1e-4).
 fn erf_inv(x: f32) -> f32 {
     let sgn = if x < 0.0 { -1.0f32 } else { 1.0 };
     let x = (1.0 - x) * (1.0 + x);
     let log = x.ln();
-    let v = 2.0 / (3.14159f32 * 0.147) + 0.5 * log;
+    let v = 2.0 / (std::f32::consts::PI * 0.147) + 0.5 * log;
     let v2 = 1.0 / 0.147f32 * log;
     let v3 = -v + (v * v - v2).sqrt();
     sgn * v3.sqrt()

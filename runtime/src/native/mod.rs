@@ -12,6 +12,7 @@
 pub mod convert;
 pub mod format;
 pub mod gate;
+pub mod label_encoder;
 pub mod ml;
 pub mod models;
 pub mod ops;
@@ -304,6 +305,7 @@ fn onnx_graph(bytes: &[u8]) -> anyhow::Result<TypedModel> {
     ops::register(&mut onnx.op_register);
     ml::register(&mut onnx.op_register);
     trees::register(&mut onnx.op_register);
+    label_encoder::register(&mut onnx.op_register);
     let mut model = onnx
         .model_for_read(&mut &*bytes)
         .map_err(|e| e.context("not a readable ONNX model"))?;

@@ -8,25 +8,30 @@ use serde_json::Value;
 use tree_ensemble::Forest;
 use tree_ensemble::onnx_attrs::{self, TreeAttributes, TreeEnsembleV5Attributes};
 
+/// `$TREE_FIXTURES`, or `<workspace>/target/tree-fixtures` where scripts/setup.sh writes them.
 pub fn dir() -> PathBuf {
     std::env::var_os("TREE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+                .join("tree-fixtures")
+        })
 }
 
-pub fn manifest() -> Option<Vec<Value>> {
+/// The fixture cases; a missing manifest fails the test (the fixtures are a prerequisite
+/// that scripts/setup.sh builds, never a reason to skip).
+pub fn manifest() -> Vec<Value> {
     let path = dir().join("manifest.json");
-    match std::fs::read(&path) {
-        Ok(b) => Some(serde_json::from_slice::<Vec<Value>>(&b).expect("manifest parses")),
-        Err(_) => {
-            assert!(
-                std::env::var("TREE_FIXTURES_REQUIRED").is_err(),
-                "no fixtures at {path:?}; run scripts/make.py"
-            );
-            eprintln!("SKIP: no fixtures at {path:?}; run scripts/make.py to create them");
-            None
-        }
-    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the tree fixtures at {}: {e}; run scripts/setup.sh (it generates them \
+             with tree-ensemble/scripts/make.py), or point TREE_FIXTURES at a directory it wrote",
+            path.display()
+        )
+    });
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub struct Array {

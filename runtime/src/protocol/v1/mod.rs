@@ -3,9 +3,11 @@
 //!
 //! [`V1`] is the codec the request chain calls. A component gets its `instances` as the text
 //! sent; a graph gets tensors ([`rows`]), read in one pass from the body when it has one
-//! float input ([`body`], [`scan`]).
+//! float input ([`body`], [`scan`]); bare `NaN`/`Infinity` tokens are read as floats
+//! ([`nonfinite`]).
 
 mod body;
+mod nonfinite;
 mod rows;
 mod scan;
 
@@ -53,7 +55,10 @@ impl Codec for V1 {
         {
             return Ok((tensors(vec![tensor]), columnar));
         }
-        let (body, columnar) = parse(body)?;
+        // Bare NaN/Infinity (TF Serving takes them) are read as the floats; a component
+        // gets its JSON as sent, so only a graph's body is rewritten.
+        let quoted = nonfinite::quote_non_finite(body);
+        let (body, columnar) = parse(quoted.as_deref().unwrap_or(body))?;
         let inputs = rows::json_to_tensors(specs, columnar, &body)?;
         Ok((tensors(inputs), columnar))
     }
