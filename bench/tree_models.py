@@ -1,5 +1,5 @@
 """Makes the trees section's models (run by scripts/bench.sh into target/bench-models/, again
-only when this script or the bench requirements change):
+only when this script or the pinned packages of scripts/requirements-*.txt change):
 
 - rf100: scikit-learn's RandomForestClassifier(n_estimators=100) on iris, exported by
   skl2onnx (zipmap off) as `model.onnx` with a `deployment.json` to serve it natively;
