@@ -6,7 +6,9 @@
 //! library's own format), loads it with `NativeModel::load`, runs it on the folder's
 //! held-out rows (`x.f32`) and prints one JSON object per (model, file, batch): the median
 //! and quartiles of a call in microseconds. A call here is what the server pays per batch:
-//! the input tensor moved in, the run, the outputs dropped.
+//! the input tensor moved in, the run, the outputs dropped. Each is timed on one thread
+//! (`"threads": 1`) and allowed every core (`"threads": "default"`), as the server runs a
+//! batch when the deployment's other cores are free (`NativeModel::run_with`).
 
 use predictor_runtime::NativeModel;
 use predictor_runtime::{Datatype, Tensor};
@@ -61,14 +63,15 @@ fn main() -> anyhow::Result<()> {
         for file in &entry.files {
             let path = folder.join(file);
             let model = NativeModel::load(file, &std::fs::read(&path)?)?;
-            for batch in [1usize, 64] {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            for (batch, threads) in [(1usize, 1usize), (1, cores), (64, 1), (64, cores)] {
                 let inputs = windows(&rows, entry.width, batch)?;
                 let calls = if batch == 1 { 20_000 } else { 2_000 };
                 let mut times = Vec::with_capacity(calls);
                 for k in 0..calls + calls / 10 {
                     let input = inputs[k % inputs.len()].clone();
                     let started = Instant::now();
-                    let outputs = model.run(vec![input])?;
+                    let outputs = model.run_with(vec![input], threads)?;
                     drop(std::hint::black_box(outputs));
                     times.push(started.elapsed().as_secs_f64() * 1e6);
                 }
@@ -80,6 +83,7 @@ fn main() -> anyhow::Result<()> {
                         "model": entry.name,
                         "file": file,
                         "batch": batch,
+                        "threads": if threads == 1 { serde_json::json!(1) } else { serde_json::json!("default") },
                         "median_us": percentile(&times, 0.5),
                         "p25_us": percentile(&times, 0.25),
                         "p75_us": percentile(&times, 0.75),

@@ -200,6 +200,11 @@ fn saved_xgboost_and_lightgbm_models_answer_as_their_libraries() {
             let bytes = std::fs::read(dir().join(file)).unwrap();
             let model = NativeModel::load(file, &bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
             let out = model.run(vec![fp32("input", shape.clone(), &x)]).unwrap();
+            // A batch split over threads answers exactly as one thread does.
+            let split = model
+                .run_with(vec![fp32("input", shape.clone(), &x)], 3)
+                .unwrap();
+            assert_eq!(split, out, "{file}: split over 3 threads");
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].name, "predictions");
             assert_scores(file, &numbers(&out[0]), &want);

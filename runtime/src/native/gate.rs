@@ -74,6 +74,15 @@ impl Gate {
         self.size
     }
 
+    /// Up to `most` more slots for a run that already has one, taken only if free now (a
+    /// run never waits for them): a large batch of a graph that can split its work uses the
+    /// cores no other run of the deployment is using, and gives them back when done.
+    pub fn try_extra(&self, most: usize) -> Option<SemaphorePermit<'_>> {
+        (1..=most.min(u32::MAX as usize) as u32)
+            .rev()
+            .find_map(|n| self.slots.try_acquire_many(n).ok())
+    }
+
     /// A slot: at once, after waiting in the bounded queue, or refused when it is full.
     pub async fn enter(&self) -> Result<Pass<'_>, Full> {
         let permit = match self.slots.try_acquire() {
@@ -125,5 +134,19 @@ mod tests {
         let _second = second.await.unwrap();
         assert_eq!(metrics.busy.get(), 1);
         assert_eq!(metrics.queue_depth.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn extra_slots_are_only_the_free_ones() {
+        let gate = Gate::new(3, 1, StageMetrics::default());
+        let first = gate.enter().await.unwrap();
+        let extra = gate.try_extra(2).unwrap();
+        assert_eq!(extra.num_permits(), 2);
+        // Every slot is now taken: a second run waits, and asks no extra.
+        assert!(gate.try_extra(1).is_none());
+        drop(extra);
+        let second = gate.enter().await.unwrap();
+        assert_eq!(gate.try_extra(5).unwrap().num_permits(), 1);
+        drop((first, second));
     }
 }

@@ -82,6 +82,8 @@ pub struct NativeModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<(TensorSpec, DatumType)>,
     outputs: Vec<TensorSpec>,
+    /// Whether a run can use more than one thread (a tree ensemble splits a large batch).
+    splits_work: bool,
     /// Moving average of a run's duration, in nanoseconds; `u64::MAX` until measured.
     average_run_nanos: AtomicU64,
     /// Bounds the runs on the blocking pool when the graph serves a deployment.
@@ -168,6 +170,10 @@ impl NativeModel {
                 );
             }
         }
+        let splits_work = typed
+            .nodes()
+            .iter()
+            .any(|n| trees::splits_work(n.op.as_ref()));
         let plan = typed.into_runnable()?;
         Ok(NativeModel {
             source_name: source_name.to_string(),
@@ -175,6 +181,7 @@ impl NativeModel {
             plan,
             inputs,
             outputs,
+            splits_work,
             average_run_nanos: AtomicU64::new(u64::MAX),
             gate: std::sync::OnceLock::new(),
         })
@@ -207,8 +214,15 @@ impl NativeModel {
         &self.outputs
     }
 
-    /// Runs the graph. Inputs are matched by name, or by position when unnamed.
+    /// Runs the graph on this thread. Inputs are matched by name, or by position when
+    /// unnamed.
     pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, ModelError> {
+        self.run_with(inputs, 1)
+    }
+
+    /// [`NativeModel::run`] allowed `threads` threads (operators that split a large batch
+    /// use them; the others run on this one).
+    pub fn run_with(&self, inputs: Vec<Tensor>, threads: usize) -> Result<Vec<Tensor>, ModelError> {
         if inputs.len() != self.inputs.len() {
             return Err(ModelError::Input(format!(
                 "the model takes {} input(s) ({}), got {}",
@@ -251,9 +265,7 @@ impl NativeModel {
             source_name: self.source_name.clone(),
             message,
         };
-        let outputs = self
-            .plan
-            .run(values)
+        let outputs = trees::with_threads(threads, || self.plan.run(values))
             .map_err(|e| run_err(format!("{e:#}")))?;
         outputs
             .iter()
@@ -271,7 +283,7 @@ impl NativeModel {
         let average = Duration::from_nanos(self.average_run_nanos.load(Ordering::Relaxed));
         let elements: usize = inputs.iter().map(Tensor::len).sum();
         if average < INLINE_RUN_BUDGET && elements <= INLINE_MAX_ELEMENTS {
-            return self.run_timed(inputs);
+            return self.run_timed(inputs, 1);
         }
         let _pass = match self.gate.get() {
             Some(gate) => Some(gate.enter().await.map_err(|full| ModelError::Overloaded {
@@ -280,8 +292,14 @@ impl NativeModel {
             })?),
             None => None,
         };
+        // The deployment's other cores, while no other run uses them.
+        let extra = match self.gate.get() {
+            Some(gate) if self.splits_work => gate.try_extra(gate.slots() - 1),
+            _ => None,
+        };
+        let threads = 1 + extra.as_ref().map_or(0, |p| p.num_permits());
         let model = Arc::clone(self);
-        tokio::task::spawn_blocking(move || model.run_timed(inputs))
+        tokio::task::spawn_blocking(move || model.run_timed(inputs, threads))
             .await
             .unwrap_or_else(|e| {
                 Err(ModelError::Run {
@@ -291,9 +309,9 @@ impl NativeModel {
             })
     }
 
-    fn run_timed(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, ModelError> {
+    fn run_timed(&self, inputs: Vec<Tensor>, threads: usize) -> Result<Vec<Tensor>, ModelError> {
         let started = Instant::now();
-        let result = self.run(inputs);
+        let result = self.run_with(inputs, threads);
         let took = started.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
         let previous = self.average_run_nanos.load(Ordering::Relaxed);
         // An exponential moving average (1/8 weight), seeded by the first run. A sample counts

@@ -9,7 +9,7 @@
 //! engine's attribute structs, so validation and error messages are the engine's: a
 //! malformed ensemble (wrong lengths, cycles, node ids out of range) fails the load.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -169,6 +169,27 @@ thread_local! {
     /// The engine's accumulators, reused by every run on this thread (they only grow, to
     /// a block of rows times the targets).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Threads the run on this thread may use (see [`with_threads`]).
+    static THREADS: Cell<usize> = const { Cell::new(1) };
+}
+
+/// Rows below which a batch is never split: each part must fill the engine's row blocks.
+const MIN_SPLIT_ROWS: usize = 16;
+/// Rows times trees below which a batch is never split: handing a part to another thread
+/// costs a few microseconds, a fraction of the work only past this.
+const MIN_SPLIT_WORK: usize = 4096;
+
+/// Runs `f` (a graph's run) with `threads` threads allowed to its tree ensembles.
+pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    let before = THREADS.with(|t| t.replace(threads.max(1)));
+    let result = f();
+    THREADS.with(|t| t.set(before));
+    result
+}
+
+/// Whether `op` is a tree ensemble, which splits a large batch over the threads allowed.
+pub fn splits_work(op: &dyn TypedOp) -> bool {
+    op.downcast_ref::<FusedTrees>().is_some()
 }
 
 impl FusedTrees {
@@ -203,23 +224,51 @@ impl FusedTrees {
         }
     }
 
-    /// Scores `[n, width]` and the winning label index of each row.
+    /// Scores `[n, width]` and the winning label index of each row. A large batch is split
+    /// into one part per allowed thread (rayon's pool runs them).
     fn scores(&self, x: &[f32], n: usize, cols: usize) -> TractResult<(Tensor, Vec<i64>)> {
         let width = self.forest.output_width();
         let mut scores = Tensor::zero::<f32>(&[n, width])?;
         let mut winners = vec![0i64; n];
-        SCRATCH.with(|scratch| {
-            self.forest.predict(
-                x,
-                n,
-                cols,
-                scores.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
-                Some(&mut winners),
-                &mut scratch.borrow_mut(),
-            )?;
-            TractResult::Ok(())
-        })?;
+        let mut view = scores.try_as_plain_ram_mut()?;
+        let out = view.as_slice_mut::<f32>()?;
+        let threads = THREADS.with(Cell::get);
+        let parts = if n >= 2 * MIN_SPLIT_ROWS
+            && n.saturating_mul(self.forest.n_trees()) >= MIN_SPLIT_WORK
+        {
+            threads.min(n / MIN_SPLIT_ROWS).max(1)
+        } else {
+            1
+        };
+        if parts == 1 {
+            self.predict_part(x, n, cols, out, &mut winners)?;
+        } else {
+            use rayon::prelude::*;
+            let rows = n.div_ceil(parts);
+            x.par_chunks(rows * cols)
+                .zip(out.par_chunks_mut(rows * width))
+                .zip(winners.par_chunks_mut(rows))
+                .try_for_each(|((x, out), winners)| {
+                    self.predict_part(x, winners.len(), cols, out, winners)
+                })?;
+        }
+        drop(view);
         Ok((scores, winners))
+    }
+
+    fn predict_part(
+        &self,
+        x: &[f32],
+        n: usize,
+        cols: usize,
+        scores: &mut [f32],
+        winners: &mut [i64],
+    ) -> TractResult<()> {
+        SCRATCH.with(|scratch| {
+            self.forest
+                .predict(x, n, cols, scores, Some(winners), &mut scratch.borrow_mut())
+        })?;
+        Ok(())
     }
 }
 
