@@ -230,29 +230,30 @@ impl FusedTrees {
         let width = self.forest.output_width();
         let mut scores = Tensor::zero::<f32>(&[n, width])?;
         let mut winners = vec![0i64; n];
-        let mut view = scores.try_as_plain_ram_mut()?;
-        let out = view.as_slice_mut::<f32>()?;
-        let threads = THREADS.with(Cell::get);
-        let parts = if n >= 2 * MIN_SPLIT_ROWS
-            && n.saturating_mul(self.forest.n_trees()) >= MIN_SPLIT_WORK
         {
-            threads.min(n / MIN_SPLIT_ROWS).max(1)
-        } else {
-            1
-        };
-        if parts == 1 {
-            self.predict_part(x, n, cols, out, &mut winners)?;
-        } else {
-            use rayon::prelude::*;
-            let rows = n.div_ceil(parts);
-            x.par_chunks(rows * cols)
-                .zip(out.par_chunks_mut(rows * width))
-                .zip(winners.par_chunks_mut(rows))
-                .try_for_each(|((x, out), winners)| {
-                    self.predict_part(x, winners.len(), cols, out, winners)
-                })?;
+            let mut view = scores.try_as_plain_ram_mut()?;
+            let out = view.as_slice_mut::<f32>()?;
+            let threads = THREADS.with(Cell::get);
+            let parts = if n >= 2 * MIN_SPLIT_ROWS
+                && n.saturating_mul(self.forest.n_trees()) >= MIN_SPLIT_WORK
+            {
+                threads.min(n / MIN_SPLIT_ROWS).max(1)
+            } else {
+                1
+            };
+            if parts == 1 {
+                self.predict_part(x, n, cols, out, &mut winners)?;
+            } else {
+                use rayon::prelude::*;
+                let rows = n.div_ceil(parts);
+                x.par_chunks(rows * cols)
+                    .zip(out.par_chunks_mut(rows * width))
+                    .zip(winners.par_chunks_mut(rows))
+                    .try_for_each(|((x, out), winners)| {
+                        self.predict_part(x, winners.len(), cols, out, winners)
+                    })?;
+            }
         }
-        drop(view);
         Ok((scores, winners))
     }
 
