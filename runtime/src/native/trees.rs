@@ -244,17 +244,58 @@ impl FusedTrees {
             if parts == 1 {
                 self.predict_part(x, n, cols, out, &mut winners)?;
             } else {
-                use rayon::prelude::*;
-                let rows = n.div_ceil(parts);
-                x.par_chunks(rows * cols)
-                    .zip(out.par_chunks_mut(rows * width))
-                    .zip(winners.par_chunks_mut(rows))
-                    .try_for_each(|((x, out), winners)| {
-                        self.predict_part(x, winners.len(), cols, out, winners)
-                    })?;
+                self.predict_shared(x, n, cols, out, &mut winners, parts)?;
             }
         }
         Ok((scores, winners))
+    }
+
+    /// Rows handed out in chunks of [`MIN_SPLIT_ROWS`] to this thread and `parts - 1` pool
+    /// threads, each taking the next chunk when done with one: a pool thread that wakes late
+    /// leaves its share to the others instead of making them wait.
+    fn predict_shared(
+        &self,
+        x: &[f32],
+        n: usize,
+        cols: usize,
+        out: &mut [f32],
+        winners: &mut [i64],
+        parts: usize,
+    ) -> TractResult<()> {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let width = self.forest.output_width();
+        let rows = MIN_SPLIT_ROWS;
+        type Chunk<'a> = ((&'a [f32], &'a mut [f32]), &'a mut [i64]);
+        let chunks: Vec<Mutex<Option<Chunk<'_>>>> = x
+            .chunks(rows * cols)
+            .zip(out.chunks_mut(rows * width))
+            .zip(winners.chunks_mut(rows))
+            .map(|c| Mutex::new(Some(c)))
+            .collect();
+        debug_assert_eq!(chunks.len(), n.div_ceil(rows));
+        let next = AtomicUsize::new(0);
+        let failed = Mutex::new(None);
+        let work = || {
+            while let Some(slot) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(((x, out), winners)) = taken
+                    && let Err(e) = self.predict_part(x, winners.len(), cols, out, winners)
+                {
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                }
+            }
+        };
+        rayon::in_place_scope(|scope| {
+            for _ in 1..parts {
+                scope.spawn(|_| work());
+            }
+            work();
+        });
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn predict_part(
