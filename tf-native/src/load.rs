@@ -31,6 +31,9 @@ pub struct TfGraph {
     pub signature: Signature,
     /// Inputs in the order of `signature.inputs`, outputs in that of `signature.outputs`.
     pub model: TypedModel,
+    /// Every readable signature of the SavedModel (the served one included), for metadata;
+    /// empty for a frozen GraphDef, which has none.
+    pub signatures: Vec<Signature>,
 }
 
 /// The tract-tensorflow front end with our ops registered.
@@ -68,7 +71,9 @@ pub fn saved_model_graph(files: &dyn ModelFiles, signature: Option<&str>) -> Res
         None
     };
     let frozen = freeze(meta, &sig, bundle.as_ref())?;
-    typed(frozen, sig)
+    let mut graph = typed(frozen, sig)?;
+    graph.signatures = crate::signature::all(meta);
+    Ok(graph)
 }
 
 /// Decodes a frozen GraphDef (`source` names it in errors).
@@ -236,6 +241,7 @@ fn typed(frozen: FrozenGraph, sig: Signature) -> Result<TfGraph> {
     Ok(TfGraph {
         signature: sig,
         model,
+        signatures: Vec::new(),
     })
 }
 

@@ -67,6 +67,15 @@ pub fn signature_names(meta: &MetaGraphDef) -> Vec<String> {
     names
 }
 
+/// Every servable signature of `meta` that can be read (sparse or composite ones are left
+/// out), sorted by name: what the model's metadata lists.
+pub fn all(meta: &MetaGraphDef) -> Vec<Signature> {
+    signature_names(meta)
+        .iter()
+        .filter_map(|name| pick(meta, Some(name)).ok())
+        .collect()
+}
+
 /// The signature called `name` (default `serving_default`).
 pub fn pick(meta: &MetaGraphDef, name: Option<&str>) -> Result<Signature> {
     let name = name.filter(|n| !n.is_empty()).unwrap_or(DEFAULT_SIGNATURE);

@@ -22,6 +22,7 @@ pub mod tensorflow;
 pub mod trees;
 
 use crate::request::InferenceError;
+use crate::tensor::signature::Signatures;
 use crate::tensor::{Tensor, TensorSpec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,6 +83,8 @@ pub struct NativeModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<(TensorSpec, DatumType)>,
     outputs: Vec<TensorSpec>,
+    /// Its signature map: a SavedModel's own, else one predict signature of the above.
+    signatures: Arc<Signatures>,
     /// Whether a run can use more than one thread (a tree ensemble splits a large batch).
     splits_work: bool,
     /// Moving average of a run's duration, in nanoseconds; `u64::MAX` until measured.
@@ -152,13 +155,14 @@ impl NativeModel {
         format: format::ModelFormat,
         typed: TypedModel,
     ) -> anyhow::Result<NativeModel> {
-        let inputs = signature(&typed, typed.input_outlets()?, Names::Node)?
-            .into_iter()
-            .collect();
-        let outputs = signature(&typed, typed.output_outlets()?, Names::Label)?
+        let inputs: Vec<(TensorSpec, DatumType)> =
+            signature(&typed, typed.input_outlets()?, Names::Node)?;
+        let outputs: Vec<TensorSpec> = signature(&typed, typed.output_outlets()?, Names::Label)?
             .into_iter()
             .map(|(spec, _)| spec)
             .collect();
+        let input_specs: Vec<TensorSpec> = inputs.iter().map(|(s, _)| s.clone()).collect();
+        let signatures = Arc::new(Signatures::from_specs(&input_specs, &outputs));
         if tracing::enabled!(tracing::Level::TRACE) {
             for node in typed.nodes() {
                 tracing::trace!(
@@ -181,6 +185,7 @@ impl NativeModel {
             plan,
             inputs,
             outputs,
+            signatures,
             splits_work,
             average_run_nanos: AtomicU64::new(u64::MAX),
             gate: std::sync::OnceLock::new(),
@@ -212,6 +217,12 @@ impl NativeModel {
     /// The graph's outputs.
     pub fn outputs(&self) -> &[TensorSpec] {
         &self.outputs
+    }
+
+    /// Its signature map (TF Serving's metadata), the served signature's keys being the
+    /// inputs and outputs above.
+    pub fn signatures(&self) -> &Arc<Signatures> {
+        &self.signatures
     }
 
     /// Runs the graph on this thread. Inputs are matched by name, or by position when

@@ -9,6 +9,7 @@ use super::gate::Gate;
 use super::models::ModelCache;
 use super::{ModelError, NativeModel};
 use crate::metrics::StageMetrics;
+use crate::tensor::signature::Signatures;
 use crate::tensor::{Tensor, TensorSpec};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub struct GraphStage {
     models: Arc<ModelCache>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
+    signatures: Arc<Signatures>,
     platform: &'static str,
     /// `None` while at zero.
     loaded: Mutex<Option<Arc<NativeModel>>>,
@@ -52,6 +54,7 @@ impl GraphStage {
             file,
             inputs: model.inputs().cloned().collect(),
             outputs: model.outputs().to_vec(),
+            signatures: Arc::clone(model.signatures()),
             platform: model.platform(),
             models,
             loaded: Mutex::new(Some(model)),
@@ -72,6 +75,11 @@ impl GraphStage {
     /// The graph's outputs.
     pub fn outputs(&self) -> &[TensorSpec] {
         &self.outputs
+    }
+
+    /// Its signature map (TF Serving's metadata).
+    pub fn signatures(&self) -> &Arc<Signatures> {
+        &self.signatures
     }
 
     /// V2 `platform` of its model file.

@@ -5,11 +5,13 @@
 //! through the deployment's [`Artifacts`] (capability-scoped, size-checked). The signature is
 //! `serving_default`; inputs and outputs carry its keys, as TF Serving names them. A graph
 //! with an operation we cannot run is refused here, at load (at deploy), with the missing ops
-//! and the nodes using them.
+//! and the nodes using them. The model's other signatures are kept as its signature map, for
+//! TF Serving's metadata and method checks.
 
 use super::format::ModelFormat;
 use super::{ModelError, NativeModel};
 use crate::artifacts::Artifacts;
+use crate::tensor::signature::{SignatureDef, SignatureTensor, Signatures};
 use tf_native::ModelFiles;
 
 /// Entries of a model folder looked at when finding its versions.
@@ -101,8 +103,41 @@ pub fn load_saved_model(artifacts: &Artifacts, path: &str) -> Result<NativeModel
     let files = ArtifactFiles { artifacts, dir };
     let graph =
         tf_native::saved_model_graph(&files, None).map_err(|e| err(&files.dir, e.to_string()))?;
-    NativeModel::from_optimized(&files.dir, ModelFormat::TensorflowSavedModel, graph.model)
-        .map_err(|e| err(&files.dir, format!("{e:#}")))
+    let served = graph.signature.name.clone();
+    let defs = graph
+        .signatures
+        .iter()
+        .map(|s| (s.name.clone(), signature_def(s)))
+        .collect();
+    let mut model =
+        NativeModel::from_optimized(&files.dir, ModelFormat::TensorflowSavedModel, graph.model)
+            .map_err(|e| err(&files.dir, format!("{e:#}")))?;
+    // The map always holds the served signature; a map without it would be a reader bug,
+    // and the made-up predict signature is then the honest answer.
+    if let Some(signatures) = Signatures::declared(&served, defs) {
+        model.signatures = std::sync::Arc::new(signatures);
+    }
+    Ok(model)
+}
+
+/// A SavedModel signature as TF Serving's metadata shows it.
+fn signature_def(s: &tf_native::signature::Signature) -> SignatureDef {
+    let tensors = |specs: &[tf_native::signature::TensorSpec]| {
+        specs
+            .iter()
+            .map(|t| SignatureTensor {
+                key: t.key.clone(),
+                tensor: t.tensor.clone(),
+                dtype: t.dtype.as_str_name().to_string(),
+                shape: t.shape.clone(),
+            })
+            .collect()
+    };
+    SignatureDef {
+        method_name: s.method_name.clone(),
+        inputs: tensors(&s.inputs),
+        outputs: tensors(&s.outputs),
+    }
 }
 
 /// A frozen GraphDef as a typed graph: its placeholders are the inputs, the outputs of the

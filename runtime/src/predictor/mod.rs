@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::native::stage::GraphStage;
 use crate::request::{Accepts, Answer, InferenceError, Output, Payload};
 use crate::role::Role;
+use crate::tensor::signature::Signatures;
 use crate::tensor::{Tensor, TensorSpec};
 use crate::wasm::component::ComponentPredictor;
 use prometheus_client::metrics::counter::Counter;
@@ -34,6 +35,18 @@ impl Predictor {
         match self {
             Predictor::Component(c) => c.signature().clone(),
             Predictor::Native(g) => (g.inputs().to_vec(), g.outputs().to_vec()),
+        }
+    }
+
+    /// TF Serving's signature map: a SavedModel's own, else one `serving_default` predict
+    /// signature of the V2 inputs and outputs.
+    pub fn signatures(&self) -> Arc<Signatures> {
+        match self {
+            Predictor::Component(c) => {
+                let (inputs, outputs) = c.signature();
+                Arc::new(Signatures::from_specs(inputs, outputs))
+            }
+            Predictor::Native(g) => Arc::clone(g.signatures()),
         }
     }
 

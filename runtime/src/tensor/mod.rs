@@ -7,6 +7,7 @@
 
 pub mod json;
 pub mod nesting;
+pub mod signature;
 pub mod stream;
 
 use serde::{Deserialize, Serialize};
