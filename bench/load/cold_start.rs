@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
                 "the stage went to zero"
             );
             let t0 = Instant::now();
-            let (payload, _) = V1.decode(&request, predictor.accepts())?;
+            let (payload, _) = V1::default().decode(&request, predictor.accepts())?;
             std::hint::black_box(predictor.run(&config.name, payload).await?);
             total.push(t0.elapsed().as_secs_f64() * 1e3);
         }

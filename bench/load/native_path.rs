@@ -28,7 +28,7 @@ fn main() {
         );
     };
     time("decode body", &mut || {
-        std::hint::black_box(V1.decode(body, Accepts::JsonOrTensors).ok());
+        std::hint::black_box(V1::default().decode(body, Accepts::JsonOrTensors).ok());
     });
     let value: serde_json::Value = serde_json::json!([[5.1, 3.5, 1.4, 0.2]]);
     time("json -> tensor", &mut || {
@@ -40,10 +40,10 @@ fn main() {
     });
     let specs: Vec<_> = model.inputs().cloned().collect();
     time("decode body for the graph", &mut || {
-        std::hint::black_box(V1.decode(body, Accepts::Tensors(&specs)).ok());
+        std::hint::black_box(V1::default().decode(body, Accepts::Tensors(&specs)).ok());
     });
     let out = Output::Tensors(model.run(vec![input.clone()]).unwrap());
     time("encode answer", &mut || {
-        std::hint::black_box(V1.encode(false, &out).unwrap());
+        std::hint::black_box(V1::default().encode(false, &out).unwrap());
     });
 }

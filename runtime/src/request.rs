@@ -76,6 +76,9 @@ pub enum InferenceError {
     BadRequest(String),
     #[error("deployment {0:?} not found")]
     NotFound(String),
+    /// The request asks for something this deployment does not do (501).
+    #[error("{0}")]
+    Unimplemented(String),
     #[error("deployment {name:?} is not ready: {reason}")]
     NotReady { name: String, reason: String },
     /// The predictor failed (an error it reported, a model run error, no instance).
@@ -103,6 +106,7 @@ impl InferenceError {
         match self {
             InferenceError::BadRequest(_) => ErrorKind::BadRequest,
             InferenceError::NotFound(_) => ErrorKind::NotFound,
+            InferenceError::Unimplemented(_) => ErrorKind::NotImplemented,
             InferenceError::NotReady { .. } => ErrorKind::NotReady,
             InferenceError::PredictorFailed { .. } => ErrorKind::PredictorFailed,
             InferenceError::Trapped { .. } => ErrorKind::GuestTrapped,
@@ -118,6 +122,7 @@ impl InferenceError {
         match self {
             InferenceError::BadRequest(_) => 400,
             InferenceError::NotFound(_) => 404,
+            InferenceError::Unimplemented(_) => 501,
             InferenceError::NotReady { .. } | InferenceError::Overloaded { .. } => 503,
             InferenceError::Timeout { .. } => 504,
             InferenceError::PredictorFailed { .. }

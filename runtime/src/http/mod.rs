@@ -62,6 +62,19 @@ fn routes(state: AppState) -> Router {
             "/v1/models/{model}/versions/{version}",
             get(v1::status_version).post(v1::action_version),
         )
+        .route("/v1/models/{model}/metadata", get(v1::metadata))
+        .route(
+            "/v1/models/{model}/versions/{version}/metadata",
+            get(v1::metadata_version),
+        )
+        .route(
+            "/v1/models/{model}/labels/{label}",
+            get(v1::status_label).post(v1::action_label),
+        )
+        .route(
+            "/v1/models/{model}/labels/{label}/metadata",
+            get(v1::status_label),
+        )
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
         .route("/v2/health/ready", get(v2::ready))

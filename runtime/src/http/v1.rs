@@ -1,9 +1,15 @@
-//! KServe V1 routes (with TensorFlow Serving's status fields and versioned paths).
+//! KServe V1 routes, which are also TensorFlow Serving's REST API: status (TF Serving's
+//! fields), `/metadata` (the signature map), `:predict`, `:classify` and `:regress`, each
+//! also under `/versions/N` (the version served) and `/labels/L`. No deployment has version
+//! labels, so a label path answers TF Serving's error for an unknown label (400), after the
+//! model itself is found (404 otherwise).
 
 use super::error::ApiError;
 use super::{AppState, infer, lookup};
+use crate::deployment::Deployment;
 use crate::inference;
-use crate::protocol::v1::V1;
+use crate::protocol::v1::{Examples, Method, V1, metadata};
+use crate::tensor::signature::Signatures;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,6 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// `GET /`: the server is live.
 pub async fn root() -> Json<Value> {
@@ -44,6 +51,67 @@ pub async fn status_version(
     model_status(&state, &model, Some(&version))
 }
 
+/// `GET /v1/models/{m}/labels/{l}` (and `/metadata`).
+pub async fn status_label(
+    State(state): State<AppState>,
+    Path((model, label)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Err(unknown_label(&state, &model, &label))
+}
+
+/// `GET /v1/models/{m}/metadata`: TF Serving's model spec and signature map.
+pub async fn metadata(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    model_metadata(&state, &model, None)
+}
+
+/// `GET /v1/models/{m}/versions/{v}/metadata`.
+pub async fn metadata_version(
+    State(state): State<AppState>,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    model_metadata(&state, &model, Some(&version))
+}
+
+fn model_metadata(
+    state: &AppState,
+    model: &str,
+    version: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let deployment = lookup(state, model, version)?;
+    let signatures = signatures(&deployment)?;
+    Ok(Json(metadata::model_metadata(
+        deployment.name(),
+        &deployment.config.model_version.to_string(),
+        &signatures,
+    )))
+}
+
+/// The served signature map, or the not-ready error.
+fn signatures(deployment: &Deployment) -> Result<Arc<Signatures>, ApiError> {
+    Ok(inference::running(deployment)?
+        .predictor
+        .predictor()
+        .signatures())
+}
+
+/// TF Serving's answer for a version label it has not got (none are configured here), once
+/// the model is known.
+fn unknown_label(state: &AppState, model: &str, label: &str) -> ApiError {
+    match lookup(state, model, None) {
+        Err(e) => e,
+        Ok(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Unrecognized servable version label: {}",
+                label.chars().take(128).collect::<String>()
+            ),
+        ),
+    }
+}
+
 fn model_status(
     state: &AppState,
     model: &str,
@@ -62,7 +130,16 @@ fn model_status(
     })))
 }
 
-/// `POST /v1/models/{m}:predict`.
+/// `POST /v1/models/{m}/labels/{l}:predict` (and the other verbs).
+pub async fn action_label(
+    State(state): State<AppState>,
+    Path((model, label_action)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (label, _) = split_action(&label_action)?;
+    Err(unknown_label(&state, &model, label))
+}
+
+/// `POST /v1/models/{m}:predict` (`:classify`, `:regress`).
 pub async fn action(
     State(state): State<AppState>,
     Path(model_action): Path<String>,
@@ -97,12 +174,29 @@ async fn run(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if verb != "predict" {
+    let method = Method::of_verb(verb);
+    if method.is_none() && !verb.eq_ignore_ascii_case("predict") {
+        let shown: String = verb.chars().take(64).collect();
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
-            format!(":{verb} is not supported; this server answers :predict"),
+            format!(
+                ":{shown} is not supported; this server answers :predict, :classify and :regress"
+            ),
         ));
     }
     let deployment = lookup(state, model, version)?;
-    Ok(infer(&deployment, headers, body, V1).await)
+    Ok(match method {
+        None => {
+            // A deployment that is not running gets its error from the chain.
+            let codec = match inference::running(&deployment) {
+                Ok(serving) => V1::serving(serving.predictor.predictor().signatures()),
+                Err(_) => V1::default(),
+            };
+            infer(&deployment, headers, body, codec).await
+        }
+        Some(method) => {
+            let codec = Examples::new(method, signatures(&deployment)?);
+            infer(&deployment, headers, body, codec).await
+        }
+    })
 }

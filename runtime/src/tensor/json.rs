@@ -8,6 +8,9 @@ use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+/// TF Serving's suffix of a string output that holds binary data (answered base64 in V1).
+pub const BYTES_SUFFIX: &str = "_bytes";
+
 /// Decodes V2 `data`, flat or nested, checked against the declared `shape`. The shape is
 /// the client's: nothing is sized from it; the values sent are counted first and must
 /// match it exactly.
@@ -188,6 +191,8 @@ fn as_float(v: &Value) -> Option<f64> {
 struct Elements<'a> {
     tensor: &'a Tensor,
     bytes: Vec<&'a [u8]>,
+    /// Bytes always as `{"b64": ...}`, text or not.
+    always_b64: bool,
 }
 
 impl<'a> Elements<'a> {
@@ -196,7 +201,19 @@ impl<'a> Elements<'a> {
             Datatype::Bytes => split_bytes(&tensor.data)?,
             _ => Vec::new(),
         };
-        Ok(Elements { tensor, bytes })
+        Ok(Elements {
+            tensor,
+            bytes,
+            always_b64: false,
+        })
+    }
+
+    /// For V1: TF Serving's rule that a string output named `*_bytes` is binary, so always
+    /// `{"b64": ...}` (other strings too when they are not UTF-8).
+    fn v1(tensor: &'a Tensor) -> Result<Self, TensorError> {
+        let mut elements = Self::new(tensor)?;
+        elements.always_b64 = tensor.name.ends_with(BYTES_SUFFIX);
+        Ok(elements)
     }
 
     fn serialize_element<S: Serializer>(&self, i: usize, s: S) -> Result<S::Ok, S::Error> {
@@ -222,8 +239,8 @@ impl<'a> Elements<'a> {
             Datatype::Fp32 => s.serialize_f32(le!(f32)),
             Datatype::Fp64 => s.serialize_f64(le!(f64)),
             Datatype::Bytes => match std::str::from_utf8(self.bytes[i]) {
-                Ok(text) => s.serialize_str(text),
-                Err(_) => {
+                Ok(text) if !self.always_b64 => s.serialize_str(text),
+                _ => {
                     let mut map = s.serialize_map(Some(1))?;
                     map.serialize_entry(
                         "b64",
@@ -287,7 +304,7 @@ pub struct NestedData<'a>(pub &'a Tensor);
 
 impl Serialize for NestedData<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let elements = Elements::new(self.0).map_err(S::Error::custom)?;
+        let elements = Elements::v1(self.0).map_err(S::Error::custom)?;
         elements.serialize_nested(&self.0.shape, 0, s)
     }
 }
@@ -302,7 +319,7 @@ impl Serialize for Rows<'_> {
         let outputs: Vec<Elements<'_>> = self
             .0
             .iter()
-            .map(Elements::new)
+            .map(Elements::v1)
             .collect::<Result<_, _>>()
             .map_err(S::Error::custom)?;
         let rows = self
@@ -359,6 +376,22 @@ impl Serialize for RowObject<'_, '_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn v1_answers_outputs_named_bytes_in_base64() {
+        let t = |name: &str| {
+            let data = join_bytes([&b"hi"[..], &[0xff, 0]]);
+            Tensor::new(name, Datatype::Bytes, vec![2], data).unwrap()
+        };
+        let plain = serde_json::to_value(NestedData(&t("text"))).unwrap();
+        assert_eq!(plain, json!(["hi", {"b64": "/wA="}]));
+        let binary = serde_json::to_value(NestedData(&t("image_bytes"))).unwrap();
+        assert_eq!(binary, json!([{"b64": "aGk="}, {"b64": "/wA="}]));
+        let rows = serde_json::to_value(Rows(&[t("image_bytes")])).unwrap();
+        assert_eq!(rows, binary);
+        let v2 = serde_json::to_value(FlatData(&t("image_bytes"))).unwrap();
+        assert_eq!(v2, plain, "V2 keeps its own rule");
+    }
 
     #[test]
     fn decodes_flat_and_nested_data_alike() {

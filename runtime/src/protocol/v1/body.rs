@@ -3,6 +3,7 @@
 //! request is parsed once, not kept as text and reread. The common shape is read by hand
 //! ([`super::scan`]); any key order, other keys and escapes go through serde here.
 
+use crate::tensor::signature::DEFAULT_SIGNATURE;
 use crate::tensor::stream::{Level, State};
 use crate::tensor::{Datatype, Tensor};
 use serde::Deserialize;
@@ -30,12 +31,15 @@ pub(super) fn decode_v1_floats_serde(
     Some((state.finish(name, datatype)?, columnar))
 }
 
-/// The keys of a V1 request body (TensorFlow Serving's `signature_name` among the others).
+/// The keys of a V1 request body.
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
 enum Key {
     Instances,
     Inputs,
+    /// TensorFlow Serving's signature selector: the default one (or an empty name) is read
+    /// here; any other leaves the body to the general decoder, which words the refusal.
+    SignatureName,
     #[serde(other)]
     Other,
 }
@@ -70,6 +74,13 @@ impl<'de> Visitor<'de> for V1Body<'_> {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
+                Key::SignatureName => {
+                    let name: std::borrow::Cow<'de, str> = map.next_value()?;
+                    if !name.is_empty() && name != DEFAULT_SIGNATURE {
+                        return Err(A::Error::custom("another signature"));
+                    }
+                    continue;
+                }
                 _ if columnar.is_some() => return Err(A::Error::custom("instances twice")),
                 Key::Instances => false,
                 Key::Inputs => true,
@@ -100,6 +111,10 @@ mod tests {
                 true,
             ),
             (
+                format!(r#"{{"signature_name": "", "instances": {rows}}}"#),
+                false,
+            ),
+            (
                 format!(r#" {{"meta": {{"a": [1, "b"]}}, "instances": {rows}, "x": null}} "#),
                 false,
             ),
@@ -117,6 +132,8 @@ mod tests {
             r#"{"instances": [[1, 2], [3]]}"#.to_string(),
             r#"{"instances": ["NaN"]}"#.to_string(),
             r#"{"other": [[1]]}"#.to_string(),
+            format!(r#"{{"signature_name": "other", "inputs": {rows}}}"#),
+            format!(r#"{{"signature_name": 1, "inputs": {rows}}}"#),
             format!(r#"{{"instances": {rows}}} trailing"#),
             format!("[{rows}]"),
         ] {

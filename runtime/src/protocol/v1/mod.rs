@@ -4,12 +4,18 @@
 //! [`V1`] is the codec the request chain calls. A component gets its `instances` as the text
 //! sent; a graph gets tensors ([`rows`]), read in one pass from the body when it has one
 //! float input ([`body`], [`scan`]); bare `NaN`/`Infinity` tokens are read as floats
-//! ([`nonfinite`]).
+//! ([`nonfinite`]). A `signature_name` other than the served one is refused in TF Serving's
+//! words. [`Examples`] is TF Serving's `:classify` and `:regress`.
 
 mod body;
+mod examples;
+pub mod metadata;
 mod nonfinite;
+mod results;
 mod rows;
 mod scan;
+
+pub use results::Method;
 
 #[cfg(test)]
 pub(super) use body::decode_v1_floats;
@@ -17,9 +23,11 @@ pub(super) use body::decode_v1_floats;
 use super::{Codec, Encoded};
 use crate::request::{Accepts, InferenceError, Output, Payload};
 use crate::tensor::json::{NestedData, Rows};
+use crate::tensor::signature::{DEFAULT_SIGNATURE, Signatures, check_requested};
 use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
 #[derive(Deserialize)]
 struct Request {
@@ -27,14 +35,44 @@ struct Request {
     instances: Option<Box<RawValue>>,
     #[serde(default)]
     inputs: Option<Box<RawValue>>,
-    /// TensorFlow Serving's signature selector; graphs here have one signature.
-    #[serde(default, rename = "signature_name")]
-    _signature_name: Option<String>,
+    /// TensorFlow Serving's signature selector: only the served signature is answered.
+    #[serde(default)]
+    signature_name: Option<String>,
 }
 
 /// The V1 codec. What it remembers of a request: whether it came columnar (`inputs`), which
-/// the answer mirrors (`outputs`).
-pub struct V1;
+/// the answer mirrors (`outputs`). It knows the deployment's signatures, to refuse a
+/// `signature_name` it does not serve; without them only `serving_default` is served.
+#[derive(Default)]
+pub struct V1 {
+    signatures: Option<Arc<Signatures>>,
+}
+
+impl V1 {
+    /// The codec of a deployment serving `signatures`.
+    pub fn serving(signatures: Arc<Signatures>) -> V1 {
+        V1 {
+            signatures: Some(signatures),
+        }
+    }
+
+    /// Refuses a signature other than the one served, in TF Serving's words.
+    fn check_signature(&self, requested: Option<&str>) -> Result<(), InferenceError> {
+        match &self.signatures {
+            Some(s) => s.check_requested(requested),
+            None => check_requested(DEFAULT_SIGNATURE, false, requested),
+        }
+        .map_err(InferenceError::BadRequest)
+    }
+
+    /// The `instances` (or `inputs`) of a `:predict` body, as text, and whether it was
+    /// `inputs`, its signature checked.
+    fn parse(&self, body: &[u8]) -> Result<(Box<RawValue>, bool), InferenceError> {
+        let (request, columnar) = parse(body)?;
+        self.check_signature(request.signature_name.as_deref())?;
+        Ok((request.body, columnar))
+    }
+}
 
 impl Codec for V1 {
     type Meta = bool;
@@ -42,7 +80,7 @@ impl Codec for V1 {
     fn decode(&self, body: &[u8], accepts: Accepts<'_>) -> Result<(Payload, bool), InferenceError> {
         let specs = match accepts {
             Accepts::JsonOrTensors => {
-                let (body, columnar) = parse(body)?;
+                let (body, columnar) = self.parse(body)?;
                 return Ok((Payload::Json { columnar, body }, columnar));
             }
             Accepts::Tensors(specs) => specs,
@@ -58,13 +96,68 @@ impl Codec for V1 {
         // Bare NaN/Infinity (TF Serving takes them) are read as the floats; a component
         // gets its JSON as sent, so only a graph's body is rewritten.
         let quoted = nonfinite::quote_non_finite(body);
-        let (body, columnar) = parse(quoted.as_deref().unwrap_or(body))?;
+        let (body, columnar) = self.parse(quoted.as_deref().unwrap_or(body))?;
         let inputs = rows::json_to_tensors(specs, columnar, &body)?;
         Ok((tensors(inputs), columnar))
     }
 
     fn encode(&self, columnar: bool, output: &Output) -> Result<Encoded, InferenceError> {
         encode(output, columnar).map(Encoded::json)
+    }
+}
+
+/// TensorFlow Serving's `:classify` and `:regress`: examples in ([`examples`]), results
+/// out ([`results`]), on the deployment's served signature. What it remembers of a request:
+/// its number of examples and the outputs its answer is made of.
+pub struct Examples {
+    method: Method,
+    signatures: Arc<Signatures>,
+}
+
+impl Examples {
+    pub fn new(method: Method, signatures: Arc<Signatures>) -> Examples {
+        Examples { method, signatures }
+    }
+}
+
+impl Codec for Examples {
+    type Meta = (usize, results::Plan);
+
+    fn json_only(&mut self, deployment: &str) -> Result<(), InferenceError> {
+        Err(InferenceError::Unimplemented(format!(
+            "deployment {deployment:?} has a transformer, which takes :predict bodies; :{} is not served through it",
+            self.method.verb()
+        )))
+    }
+
+    fn decode(
+        &self,
+        body: &[u8],
+        accepts: Accepts<'_>,
+    ) -> Result<(Payload, Self::Meta), InferenceError> {
+        let request = examples::ExamplesRequest::parse(body, self.method.verb())?;
+        self.signatures
+            .check_requested(request.signature_name.as_deref())
+            .map_err(InferenceError::BadRequest)?;
+        let plan =
+            results::Plan::of(self.method, &self.signatures).map_err(InferenceError::BadRequest)?;
+        let Accepts::Tensors(specs) = accepts else {
+            return Err(InferenceError::Unimplemented(format!(
+                ":{} is answered by model graphs; this deployment's predictor is a component, which takes :predict bodies",
+                self.method.verb()
+            )));
+        };
+        let inputs = request.tensors(specs)?;
+        Ok((tensors(inputs), (request.len(), plan)))
+    }
+
+    fn encode(&self, (rows, plan): Self::Meta, output: &Output) -> Result<Encoded, InferenceError> {
+        match output {
+            Output::Tensors(outputs) => plan.answer(outputs, rows).map(Encoded::json),
+            Output::Json(_) => Err(InferenceError::BadRequest(
+                "the predictor answered JSON, not tensors".into(),
+            )),
+        }
     }
 }
 
@@ -79,19 +172,31 @@ fn tensors(inputs: Vec<crate::tensor::Tensor>) -> Payload {
 /// tests call it alone).
 #[cfg(test)]
 pub fn decode(body: &[u8]) -> Result<Payload, InferenceError> {
-    parse(body).map(|(body, columnar)| Payload::Json { columnar, body })
+    V1::default()
+        .parse(body)
+        .map(|(body, columnar)| Payload::Json { columnar, body })
+}
+
+/// A parsed `:predict` body: its `instances` or `inputs` as text, and its signature name.
+struct Parsed {
+    body: Box<RawValue>,
+    signature_name: Option<String>,
 }
 
 /// The `instances` (or `inputs`) of a `:predict` body, as text, and whether it was `inputs`.
-fn parse(body: &[u8]) -> Result<(Box<RawValue>, bool), InferenceError> {
+fn parse(body: &[u8]) -> Result<(Parsed, bool), InferenceError> {
     super::require_object(body)?;
     // `instances` stays raw text for a component: serde's depth limit never sees inside it.
     super::check_depth(body)?;
     let request: Request = serde_json::from_slice(body)
         .map_err(|e| InferenceError::BadRequest(format!("malformed JSON request: {e}")))?;
+    let parsed = |body| Parsed {
+        body,
+        signature_name: request.signature_name.clone(),
+    };
     match (request.instances, request.inputs) {
-        (Some(body), None) => Ok((body, false)),
-        (None, Some(body)) => Ok((body, true)),
+        (Some(body), None) => Ok((parsed(body), false)),
+        (None, Some(body)) => Ok((parsed(body), true)),
         (Some(_), Some(_)) => Err(InferenceError::BadRequest(
             "a request holds either \"instances\" or \"inputs\", not both".into(),
         )),
