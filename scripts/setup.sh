@@ -35,7 +35,8 @@ models=(examples/iris-onnx/model.onnx examples/iris-onnx/model.joblib examples/m
         examples/python-iris/model.onnx examples/python-iris/model.joblib examples/python-transformer/model.onnx
         examples/multi-model/forest.onnx examples/rust-predictor/gaussian_nb.json target/example-models/reference.json
         target/example-models/logreg_zipmap.onnx target/example-models/mlp.onnx target/example-models/mlp_keras.onnx
-        target/example-models/identity_types.onnx target/example-models/linear_svc.onnx
+        target/example-models/identity_types.onnx target/example-models/bytes_identity.onnx
+        target/example-models/linear_svc.onnx
         target/example-models/mlp_784.onnx target/example-models/mlp_784_4096.onnx
         examples/xgboost-loans/model.json)
 needs_models=0

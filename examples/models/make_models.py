@@ -110,6 +110,24 @@ def identity_of_every_type():
     return model
 
 
+def bytes_identity():
+    """A string input `x` echoed as `echo` and as `echo_bytes` (TF Serving answers outputs
+    named `*_bytes` in base64)."""
+    nodes = [
+        helper.make_node("Identity", ["x"], ["echo"]),
+        helper.make_node("Identity", ["x"], ["echo_bytes"]),
+    ]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.STRING, ["n"])]
+    outputs = [
+        helper.make_tensor_value_info(name, TensorProto.STRING, ["n"])
+        for name in ("echo", "echo_bytes")
+    ]
+    graph = helper.make_graph(nodes, "bytes_identity", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
 def mlp_as_tf2onnx_export(mlp):
     """The same MLP as tf2onnx exports a Keras `Sequential` of two `Dense` layers: MatMul and
     Add rather than Gemm, `dense_input` named after the first layer, an `unk__` batch axis."""
@@ -249,6 +267,7 @@ def main():
     (fixtures / "mlp_keras.onnx").write_bytes(mlp_as_tf2onnx_export(mlp).SerializeToString())
 
     (fixtures / "identity_types.onnx").write_bytes(identity_of_every_type().SerializeToString())
+    (fixtures / "bytes_identity.onnx").write_bytes(bytes_identity().SerializeToString())
     (fixtures / "mlp_784.onnx").write_bytes(mlp_classifier([784, 512, 512, 10], "mlp_784").SerializeToString())
     wide = mlp_classifier([784, 4096, 4096, 10], "mlp_784_4096")
     onnx.save(wide, fixtures / "mlp_784_4096.onnx")

@@ -29,6 +29,8 @@ mod scaling;
 mod serving_runtime;
 mod tf_failures;
 mod tf_models;
+mod tf_serving_hostile;
+mod tf_serving_rest;
 mod transformer_batching;
 mod tree_hostile;
 mod tree_models;

@@ -6,6 +6,8 @@ Every model is saved twice in TF Serving's layout, NAME_export/1 (Keras `model.e
 NAME_tfsave/1 (`tf.saved_model.save`); `mlp_frozen.pb` is a frozen GraphDef of the MLP. For each
 saved model, 200 inputs and the outputs of TensorFlow's own loaded signature are written as raw
 little-endian arrays, described by OUT_DIR/manifest.json (read by the Rust tests).
+methods_classify/1 and methods_regress/1 serve a classify and a regress signature, with
+TensorFlow's answers in OUT_DIR/methods.json (tests/all/tf_serving_rest.rs).
 """
 
 import json
@@ -191,6 +193,54 @@ def freeze(model, spec, path):
     return ([t.name for t in frozen.inputs], [t.name for t in frozen.outputs], frozen)
 
 
+def make_methods(out_dir):
+    """SavedModels whose `serving_default` is a classify or a regress signature, plus a predict
+    signature `logits`, built by hand over a dense input `x` (TF Serving's own classify and
+    regress signatures take serialized tf.Example strings, which need ParseExample). TensorFlow's
+    answers for a few rows go to OUT_DIR/methods.json."""
+    tf1 = tf.compat.v1
+    rng = np.random.default_rng(SEED)
+    w = rng.normal(0, 1, (4, 3)).astype("float32")
+    b = rng.normal(0, 1, (3,)).astype("float32")
+    x_val = rng.normal(0, 1, (5, 4)).astype("float32")
+    expected = {"x": x_val.tolist()}
+    for method in ("classify", "regress"):
+        path = os.path.join(out_dir, f"methods_{method}", "1")
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf1.placeholder(tf.float32, [None, 4], name="x")
+            logits = tf.add(tf.matmul(x, w), b, name="logits")
+            if method == "classify":
+                names = tf.constant([["setosa", "versicolor", "virginica"]])
+                outputs = {
+                    "scores": tf.nn.softmax(logits, name="scores"),
+                    "classes": tf.tile(names, tf.stack([tf.shape(x)[0], 1]), name="classes"),
+                }
+            else:
+                outputs = {"outputs": tf.reduce_sum(logits, axis=1, name="value")}
+            info = tf1.saved_model.build_tensor_info
+            served = tf1.saved_model.build_signature_def(
+                inputs={"x": info(x)}, outputs={k: info(v) for k, v in outputs.items()},
+                method_name=f"tensorflow/serving/{method}")
+            predict = tf1.saved_model.build_signature_def(
+                inputs={"x": info(x)}, outputs={"logits": info(logits)},
+                method_name="tensorflow/serving/predict")
+            with tf1.Session(graph=graph) as sess:
+                builder = tf1.saved_model.Builder(path)
+                builder.add_meta_graph_and_variables(
+                    sess, ["serve"],
+                    signature_def_map={"serving_default": served, "logits": predict})
+                builder.save()
+                answers = sess.run(outputs, {x: x_val})
+        expected[method] = {
+            k: np.char.decode(v.astype(bytes)).tolist() if v.dtype.kind in "OS" else v.tolist()
+            for k, v in answers.items()
+        }
+    with open(os.path.join(out_dir, "methods.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -236,6 +286,8 @@ def main():
             }]
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
+    make_methods(out_dir)
+    print("saved the classify and regress signatures", flush=True)
 
 
 if __name__ == "__main__":

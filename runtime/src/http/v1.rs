@@ -187,11 +187,13 @@ async fn run(
     let deployment = lookup(state, model, version)?;
     Ok(match method {
         None => {
-            // A deployment that is not running gets its error from the chain.
-            let codec = match inference::running(&deployment) {
-                Ok(serving) => V1::serving(serving.predictor.predictor().signatures()),
-                Err(_) => V1::default(),
-            };
+            // A graph's map is shared, not made per request; a component serves only
+            // `serving_default`, which is the codec's default. A deployment that is not
+            // running gets its error from the chain.
+            let signatures = inference::running(&deployment)
+                .ok()
+                .and_then(|s| s.predictor.predictor().graph_signatures().cloned());
+            let codec = signatures.map_or_else(V1::default, V1::serving);
             infer(&deployment, headers, body, codec).await
         }
         Some(method) => {

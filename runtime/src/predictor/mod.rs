@@ -50,6 +50,15 @@ impl Predictor {
         }
     }
 
+    /// The signature map a graph keeps (no copy); `None` for a component, whose one
+    /// signature is made on demand by [`Predictor::signatures`].
+    pub fn graph_signatures(&self) -> Option<&Arc<Signatures>> {
+        match self {
+            Predictor::Component(_) => None,
+            Predictor::Native(g) => Some(g.signatures()),
+        }
+    }
+
     /// V2 `platform`.
     pub fn platform(&self) -> &'static str {
         match self {

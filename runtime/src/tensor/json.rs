@@ -138,7 +138,8 @@ fn encode_elements(
             for (i, v) in values.iter().enumerate() {
                 elements.push(match v {
                     Value::String(s) => s.as_bytes().to_vec(),
-                    Value::Object(map) => match map.get("b64") {
+                    // TF Serving's rule: a binary string is an object of one key, `b64`.
+                    Value::Object(map) if map.len() == 1 => match map.get("b64") {
                         Some(Value::String(b64)) => base64::engine::general_purpose::STANDARD
                             .decode(b64)
                             .map_err(|e| {

@@ -10,12 +10,13 @@
 mod body;
 mod examples;
 pub mod metadata;
+mod method;
 mod nonfinite;
 mod results;
 mod rows;
 mod scan;
 
-pub use results::Method;
+pub use method::Method;
 
 #[cfg(test)]
 pub(super) use body::decode_v1_floats;
@@ -121,7 +122,7 @@ impl Examples {
 }
 
 impl Codec for Examples {
-    type Meta = (usize, results::Plan);
+    type Meta = (usize, method::Plan);
 
     fn json_only(&mut self, deployment: &str) -> Result<(), InferenceError> {
         Err(InferenceError::Unimplemented(format!(
@@ -140,7 +141,7 @@ impl Codec for Examples {
             .check_requested(request.signature_name.as_deref())
             .map_err(InferenceError::BadRequest)?;
         let plan =
-            results::Plan::of(self.method, &self.signatures).map_err(InferenceError::BadRequest)?;
+            method::Plan::of(self.method, &self.signatures).map_err(InferenceError::BadRequest)?;
         let Accepts::Tensors(specs) = accepts else {
             return Err(InferenceError::Unimplemented(format!(
                 ":{} is answered by model graphs; this deployment's predictor is a component, which takes :predict bodies",

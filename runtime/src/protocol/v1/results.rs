@@ -1,109 +1,12 @@
-//! TF Serving's `:classify` and `:regress` answers: which outputs hold the classes, scores or
-//! regression values ([`Plan`]: a SavedModel's `classes`/`scores`/`outputs` keys of a
-//! signature of that method; for any other model, outputs that can only mean that), and
-//! `{"results": [[[label, score], ...], ...]}` or `{"results": [value, ...]}` from them.
+//! TF Serving's `:classify` and `:regress` answers from the outputs a [`Plan`] names:
+//! `{"results": [[[label, score], ...], ...]}` or `{"results": [value, ...]}`.
 
+use super::method::Plan;
 use crate::request::InferenceError;
-use crate::tensor::signature::{
-    CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD, SignatureDef, SignatureTensor, Signatures,
-};
 use crate::tensor::{Datatype, Tensor, split_bytes};
 use serde_json::{Value, json};
 
-/// `:classify` or `:regress`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Method {
-    Classify,
-    Regress,
-}
-
-impl Method {
-    /// The method of a `:verb` (case-insensitive, as TF Serving's paths).
-    pub fn of_verb(verb: &str) -> Option<Method> {
-        if verb.eq_ignore_ascii_case("classify") {
-            Some(Method::Classify)
-        } else if verb.eq_ignore_ascii_case("regress") {
-            Some(Method::Regress)
-        } else {
-            None
-        }
-    }
-
-    pub fn verb(self) -> &'static str {
-        match self {
-            Method::Classify => "classify",
-            Method::Regress => "regress",
-        }
-    }
-
-    fn method_name(self) -> &'static str {
-        match self {
-            Method::Classify => CLASSIFY_METHOD,
-            Method::Regress => REGRESS_METHOD,
-        }
-    }
-}
-
-/// The outputs an answer is made of.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Plan {
-    /// Classes (`[batch, n]` strings) and/or scores (`[batch, n]` floats); without classes,
-    /// labels are the class indices when `index_labels`, else empty (TF Serving's answer).
-    Classify {
-        classes: Option<String>,
-        scores: Option<String>,
-        index_labels: bool,
-    },
-    /// Values (`[batch]` or `[batch, 1]` floats).
-    Regress { values: String },
-}
-
-fn is_float(t: &SignatureTensor) -> bool {
-    matches!(
-        t.dtype.as_str(),
-        "DT_FLOAT" | "DT_DOUBLE" | "DT_HALF" | "DT_BFLOAT16"
-    )
-}
-
-fn rank(t: &SignatureTensor) -> Option<usize> {
-    t.shape.as_ref().map(Vec::len)
-}
-
 impl Plan {
-    /// How `method` is answered with the served signature, or TF Serving's refusal: a
-    /// SavedModel's signature must be of that method; another model's outputs must say it.
-    pub fn of(method: Method, signatures: &Signatures) -> Result<Plan, String> {
-        let def = signatures.served();
-        let wrong_method = |why: &str| {
-            let word = match method {
-                Method::Classify => "classification",
-                Method::Regress => "regression",
-            };
-            format!(
-                "Expected {word} signature method_name to be {}. Was: {}{why}",
-                method.method_name(),
-                def.method_name
-            )
-        };
-        if signatures.is_declared() {
-            if def.method_name != method.method_name() {
-                return Err(wrong_method(""));
-            }
-            return declared(method, def);
-        }
-        debug_assert_eq!(def.method_name, PREDICT_METHOD);
-        inferred(method, def).ok_or_else(|| {
-            wrong_method(match method {
-                Method::Classify => {
-                    " (this model has no one [batch, classes] float output to classify with)"
-                }
-                Method::Regress => {
-                    " (this model has no one [batch] or [batch, 1] float output to regress with)"
-                }
-            })
-        })
-    }
-
     /// Turns the model's outputs for `rows` examples into the `results` answer.
     pub fn answer(&self, outputs: &[Tensor], rows: usize) -> Result<Vec<u8>, InferenceError> {
         let output = |name: &str| {
@@ -125,71 +28,6 @@ impl Plan {
         };
         serde_json::to_vec(&json!({ "results": results }))
             .map_err(|e| InferenceError::BadRequest(format!("cannot encode the answer: {e}")))
-    }
-}
-
-/// A SavedModel's signature of the method: TF Serving's keys.
-fn declared(method: Method, def: &SignatureDef) -> Result<Plan, String> {
-    let has = |key: &str| def.outputs.iter().any(|t| t.key == key);
-    match method {
-        Method::Classify if has("classes") || has("scores") => Ok(Plan::Classify {
-            classes: has("classes").then(|| "classes".into()),
-            scores: has("scores").then(|| "scores".into()),
-            index_labels: false,
-        }),
-        Method::Classify => Err(
-            "Expected classification signature outputs to contain at least one of \"classes\" or \"scores\"."
-                .into(),
-        ),
-        Method::Regress if def.outputs.len() == 1 && has("outputs") => Ok(Plan::Regress {
-            values: "outputs".into(),
-        }),
-        Method::Regress => Err("No regression outputs found in SignatureDef: expected one output \"outputs\"".into()),
-    }
-}
-
-/// Another model's outputs that can only mean the method's: a classifier's one float
-/// `[batch, classes]` output (or the one named `scores`/`probabilities`), with string
-/// `classes` of that shape if it has them; a regressor's one float output of one value per
-/// example.
-fn inferred(method: Method, def: &SignatureDef) -> Option<Plan> {
-    let floats: Vec<&SignatureTensor> = def.outputs.iter().filter(|t| is_float(t)).collect();
-    let only = |of_rank: &dyn Fn(&SignatureTensor) -> bool| -> Option<String> {
-        let fitting: Vec<&&SignatureTensor> = floats.iter().filter(|t| of_rank(t)).collect();
-        let named = fitting.iter().find(|t| {
-            matches!(
-                t.key.as_str(),
-                "scores" | "probabilities" | "output_probability" | "outputs"
-            )
-        });
-        match (named, fitting.as_slice()) {
-            (Some(t), _) | (None, [t]) => Some(t.key.clone()),
-            _ => None,
-        }
-    };
-    match method {
-        Method::Classify => {
-            let scores = only(&|t| rank(t) == Some(2))?;
-            let classes = def
-                .outputs
-                .iter()
-                .find(|t| t.key == "classes" && t.dtype == "DT_STRING" && rank(t) == Some(2))
-                .map(|t| t.key.clone());
-            Some(Plan::Classify {
-                index_labels: classes.is_none(),
-                classes,
-                scores: Some(scores),
-            })
-        }
-        Method::Regress => {
-            let one_value = |t: &SignatureTensor| match t.shape.as_deref() {
-                Some([_]) => true,
-                Some([_, last]) => *last == 1,
-                _ => false,
-            };
-            let values = only(&one_value)?;
-            Some(Plan::Regress { values })
-        }
     }
 }
 
@@ -284,4 +122,55 @@ fn regressions(values: &Tensor, rows: usize) -> Result<Value, InferenceError> {
         return Err(unfit(values, "[batch] or [batch, 1] floats"));
     }
     Ok(Value::Array((0..rows).map(|i| number(values, i)).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fp32(name: &str, shape: Vec<usize>, values: &[f32]) -> Tensor {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Tensor::new(name, Datatype::Fp32, shape, data).unwrap()
+    }
+
+    #[test]
+    fn answers_have_tf_servings_shapes() {
+        let classes = Tensor::new(
+            "classes",
+            Datatype::Bytes,
+            vec![2, 2],
+            crate::tensor::join_bytes([&b"a"[..], b"b", b"a", b"b"]),
+        )
+        .unwrap();
+        let scores = fp32("scores", vec![2, 2], &[0.25, 0.75, 1.0, 0.0]);
+        let plan = Plan::Classify {
+            classes: Some("classes".into()),
+            scores: Some("scores".into()),
+            index_labels: false,
+        };
+        let body = plan.answer(&[classes, scores.clone()], 2).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap(),
+            json!({"results": [[["a", 0.25], ["b", 0.75]], [["a", 1.0], ["b", 0.0]]]})
+        );
+        let plan = Plan::Classify {
+            classes: None,
+            scores: Some("scores".into()),
+            index_labels: true,
+        };
+        let body = plan.answer(std::slice::from_ref(&scores), 2).unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["results"][0], json!([["0", 0.25], ["1", 0.75]]));
+        assert!(
+            plan.answer(std::slice::from_ref(&scores), 3).is_err(),
+            "batch mismatch"
+        );
+        let plan = Plan::Regress { values: "y".into() };
+        let y = fp32("y", vec![2, 1], &[0.5, -1.5]);
+        let body = plan.answer(&[y], 2).unwrap();
+        assert_eq!(body, br#"{"results":[0.5,-1.5]}"#);
+        assert!(plan.answer(&[fp32("y", vec![2, 2], &[0.0; 4])], 2).is_err());
+        assert!(plan.answer(&[], 2).is_err());
+    }
 }
