@@ -133,7 +133,8 @@ def over_http(seconds, threads):
             for c in (1, 32):
                 o, p = find(name, batch, "ours", c), find(name, batch, "KServe + TF", c)
                 print(f"| {LABELS[name]} | {batch} | {c} | {o['rps']:,.0f} | {o['p50_ms']:.3f} | {p['rps']:,.0f} "
-                      f"| {p['p50_ms']:.3f} | **{o['rps'] / p['rps']:.1f}x** |")
+                      f"| {p['p50_ms']:.3f} | **{o['rps'] / p['rps']:.1f}x** |" if p["rps"] else
+                      f"| {p['p50_ms']:.3f} | peer answered nothing within wrk's timeout |")
     return runs
 
 
