@@ -4,7 +4,8 @@ and prints requests/s, p50 and p99 side by side with the ratio to the peer. Then
 cold starts of deployments (target/release/examples/cold_start), the server's
 resident memory with 100 deployments at zero vs 100 warm ones, a deployment at 10x
 overload (target/release/examples/overload), inference logging's cost, batching (see
-bench/batching.py) and tree ensembles (see bench/trees.py).
+bench/batching.py), tree ensembles (see bench/trees.py) and the Keras examples against
+KServe with TensorFlow (see bench/tf.py).
 
 The peer serves the Hopsworks-style script examples/python-iris/predictor_sklearn.py
 (scikit-learn, joblib); ours serves the same model natively (iris), as a Rust component
@@ -28,6 +29,7 @@ from ab import ab
 from batching import batching
 from common import (BASELINE_PORT, OURS_PORT, PEER_PORT, ROOT, cpu_seconds_by_thread, metric_sum, post_once, rss_mib,
                     scratch_store, serve, tansu, wait_ready, wrk)
+from tf import tf_section
 from trees import trees
 
 
@@ -42,9 +44,9 @@ def main():
     ap.add_argument("--deployments", type=int, default=100, help="deployments in the memory-at-zero run")
     ap.add_argument("--baseline", default=None,
                     help="a predictor binary of an earlier commit: the core section also runs it, side by side")
-    ap.add_argument("--sections", default="core,cold,zero,overload,logging,batching,trees",
+    ap.add_argument("--sections", default="core,cold,zero,overload,logging,batching,trees,tf",
                     help="which parts to run: core (vs the peer), cold, zero, overload, logging, batching, "
-                         "trees; "
+                         "trees, tf (the Keras examples vs KServe with TensorFlow); "
                          "ab (this build against --baseline, interleaved rounds)")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
@@ -65,6 +67,8 @@ def main():
         batching(args.seconds, args.threads)
     if "trees" in sections:
         trees(args.seconds, args.threads)
+    if "tf" in sections:
+        tf_section(args.seconds, args.threads, args.cold_cycles)
 
 
 def core(args):

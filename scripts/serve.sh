@@ -10,4 +10,4 @@ cargo build --release --quiet -p predictor-runtime
 exec target/release/predictor serve \
   --deploy examples/iris-onnx --deploy examples/rust-predictor --deploy examples/multi-model \
   --deploy examples/python-iris --deploy examples/python-transformer --deploy examples/python-sentiment \
-  --deploy examples/xgboost-loans "$@"
+  --deploy examples/xgboost-loans --deploy examples/keras-digits "$@"

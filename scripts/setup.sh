@@ -6,7 +6,8 @@
 #   - the example models, trained and exported by examples/models/make_models.py
 #   - the tree-ensemble fixtures (target/tree-fixtures), made by tree-ensemble/scripts/make.py
 #   - a second venv (.venv-tf) with TensorFlow, and the TensorFlow test models made with it
-#     (tf-native/scripts/make.py into target/tf-fixtures)
+#     (tf-native/scripts/make.py into target/tf-fixtures) and the Keras examples
+#     (examples/models/make_tf_models.py into examples/keras-*/model)
 #   - the example predictor components, built from source into examples/*/predictor.wasm
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +76,17 @@ if [ ! -f "$tf_fixtures/manifest.json" ] || [ tf-native/scripts/make.py -nt "$tf
   .venv-tf/bin/python tf-native/scripts/make.py "$tf_fixtures.new"
   rm -rf "$tf_fixtures"
   mv "$tf_fixtures.new" "$tf_fixtures"
+fi
+tf_examples=(examples/keras-digits/model/1/saved_model.pb examples/keras-churn/model/1/saved_model.pb
+             target/example-models/tf_reference.json)
+needs_tf_examples=0
+for m in "${tf_examples[@]}"; do
+  if [ ! -f "$m" ] || [ examples/models/make_tf_models.py -nt "$m" ] \
+     || [ .venv-tf/.requirements-tf.txt.sha256 -nt "$m" ]; then needs_tf_examples=1; fi
+done
+if [ "$needs_tf_examples" = 1 ]; then
+  say "training and exporting the Keras examples (examples/models/make_tf_models.py)"
+  .venv-tf/bin/python examples/models/make_tf_models.py
 fi
 
 say "building the example predictor components (wasm32-wasip2)"

@@ -1,7 +1,11 @@
 //! Every bundled example, served as `scripts/serve.sh` serves it, answers its own
-//! `request.json` with the predictions the training library (scikit-learn, XGBoost) computed.
+//! `request.json` with the predictions the training library (scikit-learn, XGBoost, TensorFlow)
+//! computed.
 
-use predictor_tests::{DeploymentDir, TestServer, assert_close, column, guests, reference};
+use crate::tf_models::copy_tree;
+use predictor_tests::{
+    DeploymentDir, TestServer, assert_close, column, generated, guests, reference,
+};
 use serde_json::{Value, json};
 
 fn request(example: &str) -> Value {
@@ -148,6 +152,65 @@ async fn xgboost_loans_is_served_as_saved_with_xgboosts_predictions() {
         1e-5,
     );
     server.stop().await;
+}
+
+/// What TensorFlow answered for the Keras examples' requests (`make_tf_models.py`).
+fn tf_reference() -> Value {
+    let path = generated("target/example-models/tf_reference.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Serves Keras example `example` (its exported SavedModel in `model/1/`) as `name` and checks
+/// its request.json is answered with TensorFlow's `expected` predictions.
+async fn keras_example_matches_tensorflow(example: &str, name: &str, expected: &Value) {
+    let dir = DeploymentDir::example(example, None);
+    let model = generated(&format!("examples/{example}/model/1/saved_model.pb"));
+    copy_tree(
+        model.parent().unwrap().parent().unwrap(),
+        &dir.path().join("model"),
+    );
+    let server = TestServer::start(&[&dir]).await;
+    let (status, meta) = server.get(&format!("/v2/models/{name}")).await;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["platform"], "tensorflow_savedmodel", "{meta}");
+    let (status, body) = server
+        .post(&format!("/v1/models/{name}:predict"), &request(example))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_close(&body["predictions"], expected, 1e-4);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn keras_digits_cnn_is_served_natively_with_tensorflows_predictions() {
+    let reference = tf_reference();
+    keras_example_matches_tensorflow("keras-digits", "digits", &reference["digits_predictions"])
+        .await;
+    // The CNN was trained to tell the digits apart: its argmax is the drawn digit.
+    let argmax: Vec<Value> = reference["digits_predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let row = row.as_array().unwrap();
+            let best = (0..row.len())
+                .max_by(|&a, &b| {
+                    row[a]
+                        .as_f64()
+                        .unwrap()
+                        .total_cmp(&row[b].as_f64().unwrap())
+                })
+                .unwrap();
+            json!(best)
+        })
+        .collect();
+    assert_eq!(Value::Array(argmax), reference["digits_labels"]);
+}
+
+#[tokio::test]
+async fn keras_churn_mlp_is_served_natively_with_tensorflows_predictions() {
+    let reference = tf_reference();
+    keras_example_matches_tensorflow("keras-churn", "churn", &reference["churn_predictions"]).await;
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Element-wise and matrix ops Keras graphs use that tract-tensorflow lacks: Erf, Erfc (exact
-//! gelu), SquaredDifference (LayerNormalization's variance), StopGradient (an identity at
+//! gelu), Sqrt (Keras' Normalization layer), SquaredDifference (LayerNormalization's variance), StopGradient (an identity at
 //! inference), SelectV2 (broadcasting where), BatchMatMul{,V2,V3} (numpy-style batched matmul).
 
 use tract_tensorflow::model::TfOpRegister;
@@ -11,6 +11,7 @@ use tract_tensorflow::tract_hir::tract_core::ops::math;
 pub fn register(reg: &mut TfOpRegister) {
     reg.insert("Erf", |_, _| Ok(math::erf().into_hir()));
     reg.insert("Erfc", |_, _| Ok(expand(Erfc)));
+    reg.insert("Sqrt", |_, _| Ok(math::sqrt().into_hir()));
     reg.insert("SquaredDifference", |_, _| Ok(expand(SquaredDifference)));
     reg.insert("StopGradient", |_, _| {
         Ok(Box::new(
