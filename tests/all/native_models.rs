@@ -227,3 +227,43 @@ async fn a_busy_graph_has_a_bounded_queue() {
     assert_eq!(hits, refused as f64);
     server.stop().await;
 }
+
+/// A graph's run is stopped at the server's call deadline, between two of its operators: a
+/// 504 whose kind is `timeout`. The server and its other graphs go on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_run_is_cut_at_the_call_deadline() {
+    let wide = DeploymentDir::new(&json!({"name": "wide", "model_file": "model.onnx"})).with_file(
+        "model.onnx",
+        std::fs::read(generated("target/example-models/mlp_784_4096.onnx")).unwrap(),
+    );
+    let iris = DeploymentDir::example("iris-onnx", None);
+    let server = TestServer::start_options(predictor_runtime::ServeOptions {
+        data_dir: predictor_tests::shared_data_dir(),
+        deploy: vec![wide.path().to_path_buf(), iris.path().to_path_buf()],
+        call_deadline: std::time::Duration::from_millis(1),
+        ..Default::default()
+    })
+    .await;
+    // 512 rows: the first 784x4096 layer alone takes several times 1 ms here.
+    let rows: Vec<Vec<f32>> = (0..512).map(|r| vec![(r % 4) as f32 / 4.0; 784]).collect();
+    let started = std::time::Instant::now();
+    let (status, body) = server
+        .post("/v1/models/wide:predict", &json!({"instances": rows}))
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["kind"], "timeout", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("call deadline"),
+        "{body}"
+    );
+    let took = started.elapsed();
+    let body = server.predict_reference("iris").await;
+    assert_eq!(
+        column(&body["predictions"], "label"),
+        reference()["logreg_labels"]
+    );
+    // Cut after its first layer, not run to the end (three layers of which the second,
+    // 4096x4096, is the largest).
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    server.stop().await;
+}

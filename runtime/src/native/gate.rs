@@ -1,4 +1,5 @@
-//! How many runs of a deployment's graph go at once, and how many may wait. A graph served
+//! How many runs of a deployment's graph go at once, how many may wait, and how long one may
+//! take (the server's `--call-deadline-ms`, as for a component's call). A graph served
 //! natively has no instances to count; its `resources.limits.cores` (at most the machine's)
 //! say how many runs take a thread at once, and the server's `--max-queue` how many may wait
 //! for one: past it, a fast 503 with Retry-After, as a component's pool answers.
@@ -16,6 +17,7 @@ pub struct Gate {
     waiting: AtomicUsize,
     max_queue: usize,
     metrics: StageMetrics,
+    deadline: Option<std::time::Duration>,
 }
 
 /// Every slot is taken and `waiting` runs already wait.
@@ -56,7 +58,20 @@ impl Gate {
             waiting: AtomicUsize::new(0),
             max_queue,
             metrics,
+            deadline: None,
         }
+    }
+
+    /// The gate, with runs cut once they have taken `limit` (between two of the graph's
+    /// operators, or two chunks of a tree ensemble's rows).
+    pub fn with_deadline(mut self, limit: std::time::Duration) -> Gate {
+        self.deadline = Some(limit);
+        self
+    }
+
+    /// How long a run may take.
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        self.deadline
     }
 
     /// A gate of `cores` slots (rounded up, at most the machine's cores).

@@ -46,6 +46,12 @@ pub enum ModelError {
         source_name: String,
         message: String,
     },
+    /// The run took longer than the deployment's call deadline (504).
+    #[error("model {source_name} ran past the call deadline of {limit:?} and was stopped")]
+    Timeout {
+        source_name: String,
+        limit: Duration,
+    },
     /// Every run slot is taken and the queue is full (503).
     #[error("all {slots} run slot(s) of the graph are busy and {waiting} runs are waiting")]
     Overloaded { slots: usize, waiting: usize },
@@ -66,6 +72,10 @@ impl ModelError {
             e @ ModelError::Overloaded { .. } => InferenceError::Overloaded {
                 deployment: deployment.to_string(),
                 message: format!("{e}; retry shortly"),
+            },
+            e @ ModelError::Timeout { .. } => InferenceError::Timeout {
+                deployment: deployment.to_string(),
+                message: e.to_string(),
             },
             other => InferenceError::PredictorFailed {
                 deployment: deployment.to_string(),
@@ -234,6 +244,16 @@ impl NativeModel {
     /// [`NativeModel::run`] allowed `threads` threads (operators that split a large batch
     /// use them; the others run on this one).
     pub fn run_with(&self, inputs: Vec<Tensor>, threads: usize) -> Result<Vec<Tensor>, ModelError> {
+        self.run_until(inputs, threads, None)
+    }
+
+    /// [`NativeModel::run_with`], stopped between two operators once `deadline` has passed.
+    fn run_until(
+        &self,
+        inputs: Vec<Tensor>,
+        threads: usize,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<Vec<Tensor>, ModelError> {
         if inputs.len() != self.inputs.len() {
             return Err(ModelError::Input(format!(
                 "the model takes {} input(s) ({}), got {}",
@@ -276,8 +296,24 @@ impl NativeModel {
             source_name: self.source_name.clone(),
             message,
         };
-        let outputs = trees::with_threads(threads, || self.plan.run(values))
-            .map_err(|e| run_err(format!("{e:#}")))?;
+        let run = || {
+            let mut state = self.plan.spawn()?;
+            state.run_plan_with_eval(values, |ctx, op_state, node, input| {
+                if deadline.is_some_and(|(at, _)| Instant::now() >= at) {
+                    return Err(anyhow::Error::new(DeadlinePassed));
+                }
+                tract_onnx::tract_core::plan::eval(ctx, op_state, node, input)
+            })
+        };
+        let outputs = trees::with_threads(threads, run).map_err(|e| match deadline {
+            Some((_, limit)) if e.chain().any(|c| c.is::<DeadlinePassed>()) => {
+                ModelError::Timeout {
+                    source_name: self.source_name.clone(),
+                    limit,
+                }
+            }
+            _ => run_err(format!("{e:#}")),
+        })?;
         outputs
             .iter()
             .zip(&self.outputs)
@@ -322,7 +358,12 @@ impl NativeModel {
 
     fn run_timed(&self, inputs: Vec<Tensor>, threads: usize) -> Result<Vec<Tensor>, ModelError> {
         let started = Instant::now();
-        let result = self.run_with(inputs, threads);
+        let deadline = self
+            .gate
+            .get()
+            .and_then(|g| g.deadline())
+            .map(|limit| (started + limit, limit));
+        let result = self.run_until(inputs, threads, deadline);
         let took = started.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
         let previous = self.average_run_nanos.load(Ordering::Relaxed);
         // An exponential moving average (1/8 weight), seeded by the first run. A sample counts
@@ -382,6 +423,11 @@ fn onnx_graph(bytes: &[u8]) -> anyhow::Result<TypedModel> {
     }
     model.into_typed()
 }
+
+/// A run stopped at its deadline (told apart from the graph's own errors).
+#[derive(Debug, thiserror::Error)]
+#[error("the call deadline passed")]
+struct DeadlinePassed;
 
 /// Refuses a wrong rank or a wrong fixed dimension with a message naming both shapes.
 fn check_shape(t: &Tensor, spec: &TensorSpec) -> Result<(), ModelError> {

@@ -41,7 +41,8 @@ pub async fn assemble(
             config.resources.limits.cores,
             process.max_queue(),
             metrics.clone(),
-        );
+        )
+        .with_deadline(process.call_deadline());
         let scaling = &config.scaling_configuration;
         let retention =
             (scaling.min_instances == 0).then(|| ScalingPolicy::new(scaling, 1).retention);

@@ -89,6 +89,11 @@ impl ProcessState {
         &self.componentizer
     }
 
+    /// How long one call into a component, or one run of a graph, may take.
+    pub fn call_deadline(&self) -> Duration {
+        self.call_deadline
+    }
+
     /// Requests a stage (or its batcher, or a graph's gate) lets wait.
     pub fn max_queue(&self) -> usize {
         self.max_queue
