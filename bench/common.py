@@ -36,7 +36,9 @@ def parse_duration_ms(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url, body, connections, seconds, threads):
+def wrk(url, body, connections, seconds, threads, timeout_s=None):
+    """One wrk run; `timeout_s` raises wrk's 2 s request timeout (a slow peer's answers at c=32
+    would otherwise count as socket errors, not as its latency)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write('wrk.method = "POST"\n')
         f.write('wrk.headers["Content-Type"] = "application/json"\n')
@@ -44,7 +46,8 @@ def wrk(url, body, connections, seconds, threads):
         script = f.name
     threads = min(connections, threads)
     out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script, url],
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script,
+         *(["--timeout", f"{timeout_s}s"] if timeout_s else []), url],
         capture_output=True, text=True, check=True,
     ).stdout
     os.unlink(script)

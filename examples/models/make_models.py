@@ -22,6 +22,8 @@ Outputs (paths relative to the repository root):
                                          weights, not trained), for the batching benchmark
   target/example-models/mlp_784_4096.onnx  784-4096-4096-10 (80 MB of weights, more than a
                                          CPU cache holds), for the batching benchmark
+  target/example-models/mlp_4_65536.onnx   4-65536-2: small weights, a wide hidden layer (the
+                                         memory limit tests)
   examples/xgboost-loans/model.json      an XGBoost classifier of loan defaults (tabular data
                                          made in code, with missing values), saved by
                                          booster.save_model as KServe's XGBoost server takes it
@@ -271,6 +273,9 @@ def main():
     (fixtures / "mlp_784.onnx").write_bytes(mlp_classifier([784, 512, 512, 10], "mlp_784").SerializeToString())
     wide = mlp_classifier([784, 4096, 4096, 10], "mlp_784_4096")
     onnx.save(wide, fixtures / "mlp_784_4096.onnx")
+    # 1 MB of weights but 256 KB of hidden layer per row: a large batch outgrows a memory limit
+    # the model itself fits in (the native graphs' memory limit tests).
+    onnx.save(mlp_classifier([4, 65536, 2], "mlp_4_65536"), fixtures / "mlp_4_65536.onnx")
 
     # The other LinearClassifier forms: string class labels, the binary single-model layout,
     # and LinearSVC's raw scores (post_transform NONE).

@@ -17,8 +17,8 @@
 //! - leaves: `request` (what travels down the request path and its errors, with their
 //!   `error_kind`), `tensor`, `definition` (`deployment.json`), `artifacts` (a
 //!   deployment's folder as a capability), `deployment_log` (its text log), `metrics`,
-//!   `scaling` (Knative's autoscaling algorithm), `capacity`, `allocator`, `role`,
-//!   `lifecycle`.
+//!   `scaling` (Knative's autoscaling algorithm), `capacity`, `allocator`, `memory_meter`
+//!   (bytes a thread's work holds, for native graphs' memory limits), `role`, `lifecycle`.
 //! - formats: `protocol` (one codec per wire format), `inference_log` (requests and
 //!   predictions as records, to Kafka or files), `store` (uploaded deployments kept by
 //!   content), `python` (scripts componentized).
@@ -55,6 +55,7 @@ mod inference;
 mod inference_log;
 mod lifecycle;
 mod manage;
+pub mod memory_meter;
 mod metrics;
 mod native;
 mod predictor;

@@ -1,9 +1,11 @@
 //! The `predictor` binary: parse and dispatch, nothing else (see `cli`).
 
 // Request handling allocates many small short-lived buffers (bodies, tensors, plan state);
-// mimalloc serves them markedly faster than glibc's allocator under concurrency.
+// mimalloc serves them markedly faster than glibc's allocator under concurrency. The meter
+// counts what a native graph holds, for its deployment's memory limit.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: predictor_runtime::memory_meter::Metered<mimalloc::MiMalloc> =
+    predictor_runtime::memory_meter::Metered(mimalloc::MiMalloc);
 
 /// mimalloc v3's `mi_option_arena_eager_commit` (include/mimalloc.h of the pinned
 /// libmimalloc-sys).

@@ -2,6 +2,12 @@
 //! test runs real components built from source by `build.rs` behind a real server on a
 //! real socket.
 
+// The server runs in this process, so its allocator is the one the `predictor` binary wraps
+// (in mimalloc there): native graphs' memory limits count through it.
+#[global_allocator]
+static ALLOCATOR: predictor_runtime::memory_meter::Metered<std::alloc::System> =
+    predictor_runtime::memory_meter::Metered(std::alloc::System);
+
 mod auth;
 mod bad_input;
 mod batching;

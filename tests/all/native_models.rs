@@ -267,3 +267,77 @@ async fn a_graph_run_is_cut_at_the_call_deadline() {
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
     server.stop().await;
 }
+
+/// A graph is held to its deployment's `resources.limits.memory` as a component's memory is:
+/// a model larger than the limit once loaded is refused with both sizes; a batch whose run
+/// outgrows the limit is stopped (500, kind `memory_limit`) and the memory given back, so
+/// the next request, and the server's other graphs, are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_is_held_to_its_deployments_memory_limit() {
+    let limits = |mb: u64| json!({"limits": {"cores": 1, "memory": mb}, "requests": {"cores": 0.2, "memory": 16}});
+    // 80 MB of weights in a deployment allowed 64 MB.
+    let large = DeploymentDir::new(&json!({"name": "large", "model_file": "model.onnx",
+            "resources": limits(64)}))
+    .with_file(
+        "model.onnx",
+        std::fs::read(generated("target/example-models/mlp_784_4096.onnx")).unwrap(),
+    );
+    // 1 MB of weights, 256 KB of hidden layer per row, 64 MB allowed: 50 rows fit, 1,000 do
+    // not.
+    let wide = DeploymentDir::new(&json!({"name": "wide", "model_file": "model.onnx",
+            "resources": limits(64)}))
+    .with_file(
+        "model.onnx",
+        std::fs::read(generated("target/example-models/mlp_4_65536.onnx")).unwrap(),
+    );
+    let iris = DeploymentDir::example("iris-onnx", None);
+    let server = TestServer::start_options(predictor_runtime::ServeOptions {
+        data_dir: predictor_tests::shared_data_dir(),
+        deploy: vec![
+            large.path().to_path_buf(),
+            wide.path().to_path_buf(),
+            iris.path().to_path_buf(),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = server
+        .post(
+            "/v1/models/large:predict",
+            &json!({"instances": [vec![0.5f32; 784]]}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("once loaded, more than the deployment's memory limit of 64.0 MiB"),
+        "{message}"
+    );
+
+    let rows = |n: usize| -> Vec<[f32; 4]> { (0..n).map(|r| [r as f32 / n as f32; 4]).collect() };
+    let (status, body) = server
+        .post("/v1/models/wide:predict", &json!({"instances": rows(1000)}))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["kind"], "memory_limit", "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("memory limit of 64.0 MiB exceeded")
+            && message.contains("smaller batches"),
+        "{message}"
+    );
+    // What the stopped run held was given back: a batch that fits runs, again and again.
+    for _ in 0..3 {
+        let (status, body) = server
+            .post("/v1/models/wide:predict", &json!({"instances": rows(50)}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["predictions"].as_array().unwrap().len(), 50);
+    }
+    let body = server.predict_reference("iris").await;
+    assert_eq!(
+        column(&body["predictions"], "label"),
+        reference()["logreg_labels"]
+    );
+    server.stop().await;
+}

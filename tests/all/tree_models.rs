@@ -400,3 +400,42 @@ async fn a_tree_deployment_batches_scales_to_zero_and_logs() {
             .all(|r| r["modelName"] == "trees" && r["responseHttpCode"] == 200)
     );
 }
+
+/// A tree ensemble is one operator, so the call deadline is also looked at between chunks
+/// of its rows: a large batch is stopped part way, on one thread and split over three.
+#[test]
+fn a_large_tree_batch_is_cut_at_the_deadline_inside_its_operator() {
+    let case = manifest()
+        .into_iter()
+        .find(|c| c["kind"] == "xgboost" && c["name"].as_str().unwrap().contains("bin"))
+        .expect("an XGBoost binary classifier among the fixtures");
+    let file = case["files"][0].as_str().unwrap().to_string();
+    let model = NativeModel::load(&file, &std::fs::read(dir().join(&file)).unwrap()).unwrap();
+    let (shape, x) = array(&case["arrays"]["x"]);
+    // The fixture's rows 40 times over.
+    let copies = 40;
+    let big: Vec<f64> = (0..copies).flat_map(|_| x.iter().copied()).collect();
+    let input = || fp32("input", vec![shape[0] * copies, shape[1]], &big);
+    for threads in [1, 3] {
+        let full: Vec<Duration> = (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                model.run_with(vec![input()], threads).unwrap();
+                started.elapsed()
+            })
+            .collect();
+        let full = *full.iter().min().unwrap();
+        assert!(
+            model.run_within(vec![input()], threads, full * 20).is_ok(),
+            "{threads} thread(s): a limit well above the run's time stops nothing"
+        );
+        // A quarter of the run: the operator has started, and is stopped between chunks.
+        let err = model
+            .run_within(vec![input()], threads, full / 4)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("ran past the call deadline"),
+            "{threads} thread(s), full run {full:?}: {err}"
+        );
+    }
+}

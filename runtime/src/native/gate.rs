@@ -1,5 +1,6 @@
-//! How many runs of a deployment's graph go at once, how many may wait, and how long one may
-//! take (the server's `--call-deadline-ms`, as for a component's call). A graph served
+//! How many runs of a deployment's graph go at once, how many may wait, how long one may
+//! take (the server's `--call-deadline-ms`, as for a component's call) and the memory they
+//! share (`resources.limits.memory`, [`super::budget`]). A graph served
 //! natively has no instances to count; its `resources.limits.cores` (at most the machine's)
 //! say how many runs take a thread at once, and the server's `--max-queue` how many may wait
 //! for one: past it, a fast 503 with Retry-After, as a component's pool answers.
@@ -18,6 +19,7 @@ pub struct Gate {
     max_queue: usize,
     metrics: StageMetrics,
     deadline: Option<std::time::Duration>,
+    memory: Option<super::budget::MemoryBudget>,
 }
 
 /// Every slot is taken and `waiting` runs already wait.
@@ -59,6 +61,7 @@ impl Gate {
             max_queue,
             metrics,
             deadline: None,
+            memory: None,
         }
     }
 
@@ -67,6 +70,22 @@ impl Gate {
     pub fn with_deadline(mut self, limit: std::time::Duration) -> Gate {
         self.deadline = Some(limit);
         self
+    }
+
+    /// The gate, with its runs' memory held to `budget` (see [`super::budget`]).
+    pub fn with_memory(mut self, budget: super::budget::MemoryBudget) -> Gate {
+        self.memory = Some(budget);
+        self
+    }
+
+    /// The memory its runs share.
+    pub fn memory(&self) -> Option<&super::budget::MemoryBudget> {
+        self.memory.as_ref()
+    }
+
+    /// The stage's metrics (its runs count the limits they hit).
+    pub fn metrics(&self) -> &StageMetrics {
+        &self.metrics
     }
 
     /// How long a run may take.

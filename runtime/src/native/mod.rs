@@ -10,6 +10,7 @@
 //! [`INLINE_RUN_BUDGET`], which run in place (handing a few microseconds of work to another
 //! thread costs more than the work, and such a run is shorter than decoding its request).
 
+pub mod budget;
 pub mod convert;
 pub mod format;
 pub mod gate;
@@ -52,6 +53,12 @@ pub enum ModelError {
         source_name: String,
         limit: Duration,
     },
+    /// The run grew past the deployment's memory limit (500, kind `memory_limit`).
+    #[error("model {source_name} was stopped: {over}")]
+    MemoryLimit {
+        source_name: String,
+        over: budget::OverBudget,
+    },
     /// Every run slot is taken and the queue is full (503).
     #[error("all {slots} run slot(s) of the graph are busy and {waiting} runs are waiting")]
     Overloaded { slots: usize, waiting: usize },
@@ -77,6 +84,10 @@ impl ModelError {
                 deployment: deployment.to_string(),
                 message: e.to_string(),
             },
+            e @ ModelError::MemoryLimit { .. } => InferenceError::MemoryLimit {
+                deployment: deployment.to_string(),
+                message: e.to_string(),
+            },
             other => InferenceError::PredictorFailed {
                 deployment: deployment.to_string(),
                 message: other.to_string(),
@@ -97,6 +108,9 @@ pub struct NativeModel {
     signatures: Arc<Signatures>,
     /// Whether a run can use more than one thread (a tree ensemble splits a large batch).
     splits_work: bool,
+    /// What the model holds once loaded (plan and weights), as measured while it loaded on
+    /// a metered allocator; 0 when not measured.
+    resident_bytes: u64,
     /// Moving average of a run's duration, in nanoseconds; `u64::MAX` until measured.
     average_run_nanos: AtomicU64,
     /// Bounds the runs on the blocking pool when the graph serves a deployment.
@@ -197,9 +211,15 @@ impl NativeModel {
             outputs,
             signatures,
             splits_work,
+            resident_bytes: 0,
             average_run_nanos: AtomicU64::new(u64::MAX),
             gate: std::sync::OnceLock::new(),
         })
+    }
+
+    /// What the model holds once loaded (0 when its load was not metered).
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident_bytes
     }
 
     /// Bounds this graph's runs on the blocking pool (once; a deployment's predictor).
@@ -244,16 +264,31 @@ impl NativeModel {
     /// [`NativeModel::run`] allowed `threads` threads (operators that split a large batch
     /// use them; the others run on this one).
     pub fn run_with(&self, inputs: Vec<Tensor>, threads: usize) -> Result<Vec<Tensor>, ModelError> {
-        self.run_until(inputs, threads, None)
+        self.run_until(inputs, threads, None, None)
     }
 
-    /// [`NativeModel::run_with`], stopped between two operators once `deadline` has passed.
+    /// [`NativeModel::run_with`], stopped once it has taken `limit` (as a deployment's run is
+    /// at the call deadline).
+    pub fn run_within(
+        &self,
+        inputs: Vec<Tensor>,
+        threads: usize,
+        limit: Duration,
+    ) -> Result<Vec<Tensor>, ModelError> {
+        self.run_until(inputs, threads, Some((Instant::now() + limit, limit)), None)
+    }
+
+    /// [`NativeModel::run_with`], stopped between two operators (or two chunks of a tree
+    /// ensemble's rows) once `deadline` has passed, and held to `budget`.
     fn run_until(
         &self,
         inputs: Vec<Tensor>,
         threads: usize,
         deadline: Option<(Instant, Duration)>,
+        budget: Option<&budget::MemoryBudget>,
     ) -> Result<Vec<Tensor>, ModelError> {
+        // Opened first so the inputs' conversion counts too.
+        let mut memory = budget.map(|b| b.run(self.resident_bytes));
         if inputs.len() != self.inputs.len() {
             return Err(ModelError::Input(format!(
                 "the model takes {} input(s) ({}), got {}",
@@ -302,18 +337,31 @@ impl NativeModel {
                 if deadline.is_some_and(|(at, _)| Instant::now() >= at) {
                     return Err(anyhow::Error::new(DeadlinePassed));
                 }
-                tract_onnx::tract_core::plan::eval(ctx, op_state, node, input)
+                let outputs = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input)?;
+                if let Some(m) = memory.as_mut() {
+                    m.check().map_err(anyhow::Error::new)?;
+                }
+                Ok(outputs)
             })
         };
-        let outputs = trees::with_threads(threads, run).map_err(|e| match deadline {
-            Some((_, limit)) if e.chain().any(|c| c.is::<DeadlinePassed>()) => {
-                ModelError::Timeout {
-                    source_name: self.source_name.clone(),
-                    limit,
+        let outputs =
+            trees::with_threads(threads, deadline.map(|(at, _)| at), run).map_err(|e| {
+                if let Some(over) = e.downcast_ref::<budget::OverBudget>() {
+                    return ModelError::MemoryLimit {
+                        source_name: self.source_name.clone(),
+                        over: *over,
+                    };
                 }
-            }
-            _ => run_err(format!("{e:#}")),
-        })?;
+                match deadline {
+                    Some((_, limit)) if e.chain().any(|c| c.is::<DeadlinePassed>()) => {
+                        ModelError::Timeout {
+                            source_name: self.source_name.clone(),
+                            limit,
+                        }
+                    }
+                    _ => run_err(format!("{e:#}")),
+                }
+            })?;
         outputs
             .iter()
             .zip(&self.outputs)
@@ -358,12 +406,18 @@ impl NativeModel {
 
     fn run_timed(&self, inputs: Vec<Tensor>, threads: usize) -> Result<Vec<Tensor>, ModelError> {
         let started = Instant::now();
-        let deadline = self
-            .gate
-            .get()
+        let gate = self.gate.get();
+        let deadline = gate
             .and_then(|g| g.deadline())
             .map(|limit| (started + limit, limit));
-        let result = self.run_until(inputs, threads, deadline);
+        let result = self.run_until(inputs, threads, deadline, gate.and_then(|g| g.memory()));
+        if let Some(metrics) = gate.map(|g| g.metrics()) {
+            match &result {
+                Err(ModelError::Timeout { .. }) => metrics.deadline.inc(),
+                Err(ModelError::MemoryLimit { .. }) => metrics.memory.inc(),
+                _ => 0,
+            };
+        }
         let took = started.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
         let previous = self.average_run_nanos.load(Ordering::Relaxed);
         // An exponential moving average (1/8 weight), seeded by the first run. A sample counts
@@ -427,7 +481,7 @@ fn onnx_graph(bytes: &[u8]) -> anyhow::Result<TypedModel> {
 /// A run stopped at its deadline (told apart from the graph's own errors).
 #[derive(Debug, thiserror::Error)]
 #[error("the call deadline passed")]
-struct DeadlinePassed;
+pub(crate) struct DeadlinePassed;
 
 /// Refuses a wrong rank or a wrong fixed dimension with a message naming both shapes.
 fn check_shape(t: &Tensor, spec: &TensorSpec) -> Result<(), ModelError> {

@@ -62,11 +62,19 @@ impl ModelCache {
         any
     }
 
-    /// Loads the model at `path` now, on this thread, uncached: a SavedModel folder, or a
-    /// model file.
+    /// Loads the model at `path` now, on this thread, uncached, measuring what it keeps
+    /// (its deployment's memory limit counts it).
     fn load(&self, path: &str) -> Result<Arc<NativeModel>, ModelError> {
+        let (model, kept) = crate::memory_meter::metered(|| self.load_unmetered(path));
+        let mut model = model?;
+        model.resident_bytes = kept.max(0) as u64;
+        Ok(Arc::new(model))
+    }
+
+    /// A SavedModel folder, or a model file.
+    fn load_unmetered(&self, path: &str) -> Result<NativeModel, ModelError> {
         if super::tensorflow::is_saved_model(&self.artifacts, path) {
-            return super::tensorflow::load_saved_model(&self.artifacts, path).map(Arc::new);
+            return super::tensorflow::load_saved_model(&self.artifacts, path);
         }
         let bytes = self
             .artifacts
@@ -75,6 +83,6 @@ impl ModelCache {
                 source_name: path.to_string(),
                 message: e.to_string(),
             })?;
-        NativeModel::load(path, &bytes).map(Arc::new)
+        NativeModel::load(path, &bytes)
     }
 }

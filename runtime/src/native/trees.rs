@@ -11,6 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -171,6 +172,19 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
     /// Threads the run on this thread may use (see [`with_threads`]).
     static THREADS: Cell<usize> = const { Cell::new(1) };
+    /// When the run on this thread must stop (see [`with_threads`]).
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Rows evaluated between two looks at the deadline: a large batch of a large forest can
+/// take longer than the call deadline in one operator.
+const DEADLINE_ROWS: usize = 1024;
+
+fn past_deadline() -> TractResult<()> {
+    match DEADLINE.with(Cell::get) {
+        Some(at) if Instant::now() >= at => Err(anyhow::Error::new(super::DeadlinePassed)),
+        _ => Ok(()),
+    }
 }
 
 /// Rows below which a batch is never split: each part must fill the engine's row blocks.
@@ -179,11 +193,14 @@ const MIN_SPLIT_ROWS: usize = 16;
 /// costs a few microseconds, a fraction of the work only past this.
 const MIN_SPLIT_WORK: usize = 4096;
 
-/// Runs `f` (a graph's run) with `threads` threads allowed to its tree ensembles.
-pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+/// Runs `f` (a graph's run) with `threads` threads allowed to its tree ensembles, which stop
+/// between two chunks of rows once `deadline` has passed.
+pub fn with_threads<R>(threads: usize, deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
     let before = THREADS.with(|t| t.replace(threads.max(1)));
+    let deadline_before = DEADLINE.with(|d| d.replace(deadline));
     let result = f();
     THREADS.with(|t| t.set(before));
+    DEADLINE.with(|d| d.set(deadline_before));
     result
 }
 
@@ -242,7 +259,14 @@ impl FusedTrees {
                 1
             };
             if parts == 1 {
-                self.predict_part(x, n, cols, out, &mut winners)?;
+                let blocks = x
+                    .chunks(DEADLINE_ROWS * cols)
+                    .zip(out.chunks_mut(DEADLINE_ROWS * width))
+                    .zip(winners.chunks_mut(DEADLINE_ROWS));
+                for ((x, out), winners) in blocks {
+                    past_deadline()?;
+                    self.predict_part(x, winners.len(), cols, out, winners)?;
+                }
             } else {
                 self.predict_shared(x, n, cols, out, &mut winners, parts)?;
             }
@@ -262,6 +286,7 @@ impl FusedTrees {
         winners: &mut [i64],
         parts: usize,
     ) -> TractResult<()> {
+        let deadline = DEADLINE.with(Cell::get);
         use std::sync::Mutex;
         use std::sync::atomic::{AtomicUsize, Ordering};
         let width = self.forest.output_width();
@@ -278,6 +303,13 @@ impl FusedTrees {
         let failed = Mutex::new(None);
         let work = || {
             while let Some(slot) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                // Pool threads see this run's deadline through the capture, not their own
+                // thread-local; past it, the chunks left are not evaluated.
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(anyhow::Error::new(super::DeadlinePassed));
+                    break;
+                }
                 let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
                 if let Some(((x, out), winners)) = taken
                     && let Err(e) = self.predict_part(x, winners.len(), cols, out, winners)

@@ -6,6 +6,8 @@ use super::Predictor;
 use crate::artifacts::Artifacts;
 use crate::definition::{DeploymentConfig, PredictorSource};
 use crate::deployment_log::DeploymentLog;
+use crate::native::ModelError;
+use crate::native::budget::MemoryBudget;
 use crate::native::gate::Gate;
 use crate::native::models::ModelCache;
 use crate::native::stage::GraphStage;
@@ -32,17 +34,26 @@ pub async fn assemble(
         let started = Instant::now();
         let model = models.model(&file).await?;
         log.info(format!(
-            "serving native model {file} ({} inputs, {} outputs), loaded in {} ms",
+            "serving native model {file} ({} inputs, {} outputs, {:.1} MiB once loaded), loaded in {} ms",
             model.inputs().len(),
             model.outputs().len(),
+            model.resident_bytes() as f64 / (1u64 << 20) as f64,
             started.elapsed().as_millis()
         ));
+        let memory = MemoryBudget::new(config.resources.limits.memory_bytes() as u64);
+        memory
+            .admit(model.resident_bytes())
+            .map_err(|message| ModelError::Load {
+                source_name: file.clone(),
+                message,
+            })?;
         let gate = Gate::for_cores(
             config.resources.limits.cores,
             process.max_queue(),
             metrics.clone(),
         )
-        .with_deadline(process.call_deadline());
+        .with_deadline(process.call_deadline())
+        .with_memory(memory);
         let scaling = &config.scaling_configuration;
         let retention =
             (scaling.min_instances == 0).then(|| ScalingPolicy::new(scaling, 1).retention);

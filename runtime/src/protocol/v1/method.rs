@@ -142,7 +142,9 @@ fn inferred(method: Method, def: &SignatureDef) -> Option<Plan> {
     };
     match method {
         Method::Classify => {
-            let scores = only(&|t| rank(t) == Some(2))?;
+            // `[batch, 1]` is one value per example (a regression, or a sigmoid's single
+            // score): which class it scores cannot be told.
+            let scores = only(&|t| matches!(t.shape.as_deref(), Some([_, last]) if *last != 1))?;
             let classes = def
                 .outputs
                 .iter()
@@ -169,7 +171,7 @@ fn inferred(method: Method, def: &SignatureDef) -> Option<Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::TensorSpec;
+    use crate::tensor::{Datatype, TensorSpec};
     use std::collections::BTreeMap;
 
     fn spec(name: &str, datatype: Datatype, shape: &[i64]) -> TensorSpec {
