@@ -33,6 +33,7 @@ mod python_docs;
 mod sandbox;
 mod scaling;
 mod serving_runtime;
+mod tf_deployment;
 mod tf_failures;
 mod tf_models;
 mod tf_serving_hostile;
