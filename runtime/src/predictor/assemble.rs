@@ -37,6 +37,7 @@ pub async fn assemble(
             model.outputs().len(),
             started.elapsed().as_millis()
         ));
+        crate::native::tensorflow::log_signatures(&model, log);
         let gate = Gate::for_cores(
             config.resources.limits.cores,
             process.max_queue(),
