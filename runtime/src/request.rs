@@ -16,6 +16,9 @@ pub enum Payload {
     Tensors {
         inputs: Vec<Tensor>,
         outputs: Option<Vec<String>>,
+        /// The SavedModel signature whose graph runs them (TF Serving's `signature_name`),
+        /// `None` for the served one.
+        signature: Option<String>,
     },
 }
 

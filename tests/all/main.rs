@@ -38,6 +38,7 @@ mod tf_failures;
 mod tf_models;
 mod tf_serving_hostile;
 mod tf_serving_rest;
+mod tf_signatures;
 mod transformer_batching;
 mod tree_hostile;
 mod tree_models;

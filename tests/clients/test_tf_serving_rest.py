@@ -1,9 +1,11 @@
 """TensorFlow Serving's REST API as its documentation shows clients using it: plain
 `requests` with `json.dumps` bodies (bare NaN included), on the bundled ONNX iris example and
 on a SavedModel whose served signature is a classify signature (a KServe storage folder
-`target/tf-fixtures/methods_classify`, made by tf-native/scripts/make.py)."""
+`target/tf-fixtures/methods_classify`, made by tf-native/scripts/make.py), whose second
+signature `logits` is picked by `signature_name`."""
 
 import json
+import math
 
 import pytest
 import requests
@@ -83,3 +85,11 @@ def test_a_saved_models_classify_signature(tf_server):
     assert answer.json()["error"] == (
         "Expected regression signature method_name to be tensorflow/serving/regress. "
         "Was: tensorflow/serving/classify")
+
+    # signature_name picks another signature: `logits` is a predict signature over `x`, whose
+    # softmax is TensorFlow's classify scores.
+    answer = requests.post(f"{base}:predict", json={"signature_name": "logits", "instances": expected["x"]})
+    assert answer.status_code == 200, answer.text
+    for logits, scores in zip(answer.json()["predictions"], expected["classify"]["scores"]):
+        exps = [math.exp(v) for v in logits]
+        assert [v / sum(exps) for v in exps] == pytest.approx(scores, abs=1e-5)

@@ -8,6 +8,9 @@ saved model, 200 inputs and the outputs of TensorFlow's own loaded signature are
 little-endian arrays, described by OUT_DIR/manifest.json (read by the Rust tests).
 methods_classify/1 and methods_regress/1 serve a classify and a regress signature, with
 TensorFlow's answers in OUT_DIR/methods.json (tests/all/tf_serving_rest.rs).
+signatures/1 has several different signatures (`serving_default`, its twin `serve`, `other` with
+other inputs and outputs, and `cumulative`, which uses an op we cannot run), with TensorFlow's
+answers in OUT_DIR/signatures.json (tests/all/tf_signatures.rs).
 """
 
 import json
@@ -241,6 +244,50 @@ def make_methods(out_dir):
         json.dump(expected, f, indent=1)
 
 
+def make_signatures(out_dir):
+    """A tf.Module saved with several signatures: `serving_default` (x*2 over `x`), `serve` (the
+    same function), `other` (a different input `z` and two outputs over a variable) and
+    `cumulative` (Cumsum, an op the server cannot run). TensorFlow's answers for a few rows go to
+    OUT_DIR/signatures.json."""
+    rng = np.random.default_rng(SEED)
+
+    class Signatures(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.normal(0, 1, (3, 2)).astype("float32"))
+            self.b = tf.Variable(rng.normal(0, 1, (2,)).astype("float32"))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def double(self, x):
+            return {"y": x * 2.0}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="z")])
+        def other(self, z):
+            projected = tf.matmul(z, self.w) + self.b
+            return {"projected": projected, "total": tf.reduce_sum(projected, axis=1)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def cumulative(self, x):
+            return {"running": tf.math.cumsum(x, axis=1)}
+
+    module = Signatures()
+    path = os.path.join(out_dir, "signatures", "1")
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    tf.saved_model.save(module, path, signatures={
+        "serving_default": module.double, "serve": module.double, "other": module.other,
+        "cumulative": module.cumulative})
+    loaded = tf.saved_model.load(path).signatures
+    x = rng.normal(0, 1, (5, 4)).astype("float32")
+    z = rng.normal(0, 1, (5, 3)).astype("float32")
+    expected = {"x": x.tolist(), "z": z.tolist()}
+    for name, feed in (("serving_default", {"x": x}), ("serve", {"x": x}), ("other", {"z": z}),
+                       ("cumulative", {"x": x})):
+        answers = loaded[name](**{k: tf.constant(v) for k, v in feed.items()})
+        expected[name] = {k: v.numpy().tolist() for k, v in answers.items()}
+    with open(os.path.join(out_dir, "signatures.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -288,6 +335,8 @@ def main():
         json.dump(manifest, f, indent=1)
     make_methods(out_dir)
     print("saved the classify and regress signatures", flush=True)
+    make_signatures(out_dir)
+    print("saved the model of several signatures", flush=True)
 
 
 if __name__ == "__main__":

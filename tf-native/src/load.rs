@@ -64,16 +64,21 @@ pub fn saved_model_graph(files: &dyn ModelFiles, signature: Option<&str>) -> Res
     let saved = read_saved_model(files)?;
     let meta = serving_meta_graph(&saved)?;
     let sig = pick(meta, signature)?;
-    let index = format!("{VARIABLES_PREFIX}.index");
-    let bundle = if files.exists(&index) {
-        Some(Bundle::open(files, VARIABLES_PREFIX)?)
-    } else {
-        None
-    };
+    let bundle = open_bundle(files)?;
     let frozen = freeze(meta, &sig, bundle.as_ref())?;
     let mut graph = typed(frozen, sig)?;
     graph.signatures = crate::signature::all(meta);
     Ok(graph)
+}
+
+/// The variables bundle of the SavedModel in `files`, if it has one.
+pub(crate) fn open_bundle(files: &dyn ModelFiles) -> Result<Option<Bundle<'_>>> {
+    let index = format!("{VARIABLES_PREFIX}.index");
+    if files.exists(&index) {
+        Ok(Some(Bundle::open(files, VARIABLES_PREFIX)?))
+    } else {
+        Ok(None)
+    }
 }
 
 /// Decodes a frozen GraphDef (`source` names it in errors).
@@ -201,7 +206,7 @@ fn placeholder_spec(n: &NodeDef) -> TensorSpec {
 /// Hands the frozen graph to tract. Missing ops are refused first, by name and node; then
 /// tract-tensorflow parses and optimizes it under `catch_unwind`, a last line of defence
 /// against attributes it unwraps.
-fn typed(frozen: FrozenGraph, sig: Signature) -> Result<TfGraph> {
+pub(crate) fn typed(frozen: FrozenGraph, sig: Signature) -> Result<TfGraph> {
     let tf = tensorflow();
     crate::missing::check_attrs(&frozen.graph)?;
     crate::missing::check_ops(&frozen.graph, &tf.op_register)?;

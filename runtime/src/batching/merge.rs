@@ -3,7 +3,8 @@
 //! V2 tensors (concatenated on the first dimension).
 //!
 //! Only requests with the same [`BatchKey`] are merged: same V1 form and column names, or the
-//! same V2 inputs (names, datatypes, every dimension but the first) and requested outputs.
+//! same V2 inputs (names, datatypes, every dimension but the first), requested outputs and
+//! SavedModel signature (each signature has its own graph).
 //! An answer splits only when every part of it has one row per merged row; anything else is
 //! a [`SplitError`] and the batcher answers each member on its own instead.
 
@@ -21,10 +22,12 @@ pub enum BatchKey {
     ColumnsArray,
     /// V1 `inputs` as an object of columns, by sorted name.
     Columns(Vec<String>),
-    /// V2 tensors: each input's name, datatype and non-batch dimensions; the outputs asked for.
+    /// V2 tensors: each input's name, datatype and non-batch dimensions; the outputs asked
+    /// for; the signature whose graph runs them.
     Tensors {
         inputs: Vec<(String, Datatype, Vec<usize>)>,
         outputs: Option<Vec<String>>,
+        signature: Option<String>,
     },
 }
 
@@ -55,7 +58,11 @@ pub fn shape_of(payload: &Payload) -> Option<(BatchKey, usize)> {
                 rows,
             ))
         }
-        Payload::Tensors { inputs, outputs } => {
+        Payload::Tensors {
+            inputs,
+            outputs,
+            signature,
+        } => {
             let rows = *inputs.first()?.shape.first()?;
             if rows == 0 || inputs.iter().any(|t| t.shape.first() != Some(&rows)) {
                 return None;
@@ -68,6 +75,7 @@ pub fn shape_of(payload: &Payload) -> Option<(BatchKey, usize)> {
                 BatchKey::Tensors {
                     inputs,
                     outputs: outputs.clone(),
+                    signature: signature.clone(),
                 },
                 rows,
             ))
@@ -105,7 +113,9 @@ pub fn merge(key: &BatchKey, members: &[&Payload]) -> Payload {
                 serde_json::to_string(&columns).expect("raw JSON values serialize"),
             )
         }
-        BatchKey::Tensors { outputs, .. } => {
+        BatchKey::Tensors {
+            outputs, signature, ..
+        } => {
             fn tensors(p: &Payload) -> &[Tensor] {
                 match p {
                     Payload::Tensors { inputs, .. } => inputs,
@@ -135,6 +145,7 @@ pub fn merge(key: &BatchKey, members: &[&Payload]) -> Payload {
             Payload::Tensors {
                 inputs,
                 outputs: outputs.clone(),
+                signature: signature.clone(),
             }
         }
     }
@@ -295,15 +306,19 @@ mod tests {
         ] {
             assert_eq!(shape_of(&unmergeable), None);
         }
-        let a = Payload::Tensors {
-            inputs: vec![fp32("x", 2, 3, 0.0)],
+        let tensors = |cols, signature: Option<&str>| Payload::Tensors {
+            inputs: vec![fp32("x", 2, cols, 0.0)],
             outputs: None,
+            signature: signature.map(str::to_string),
         };
-        let b = Payload::Tensors {
-            inputs: vec![fp32("x", 5, 4, 0.0)],
-            outputs: None,
-        };
-        assert_ne!(shape_of(&a).unwrap().0, shape_of(&b).unwrap().0);
+        let key = |p: Payload| shape_of(&p).unwrap().0;
+        assert_ne!(key(tensors(3, None)), key(tensors(4, None)));
+        // Each signature runs its own graph: never merged with another's requests.
+        assert_ne!(key(tensors(3, None)), key(tensors(3, Some("other"))));
+        assert_eq!(
+            key(tensors(3, Some("other"))),
+            key(tensors(3, Some("other")))
+        );
     }
 
     #[test]
@@ -364,6 +379,7 @@ mod tests {
             let tensors: Vec<Payload> = sizes.iter().enumerate().map(|(i, &n)| Payload::Tensors {
                 inputs: vec![fp32("x", n, cols, (i * 100) as f32)],
                 outputs: Some(vec!["x".into()]),
+                signature: None,
             }).collect();
             let refs: Vec<&Payload> = tensors.iter().collect();
             let keys: Vec<_> = refs.iter().map(|p| shape_of(p).unwrap()).collect();

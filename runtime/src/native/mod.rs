@@ -104,6 +104,8 @@ pub struct NativeModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<(TensorSpec, DatumType)>,
     outputs: Vec<TensorSpec>,
+    /// The graphs of a SavedModel's other signatures, by name ([`tensorflow`]).
+    signature_graphs: std::collections::BTreeMap<String, Arc<NativeModel>>,
     /// Its signature map: a SavedModel's own, else one predict signature of the above.
     signatures: Arc<Signatures>,
     /// Whether a run can use more than one thread (a tree ensemble splits a large batch).
@@ -209,6 +211,7 @@ impl NativeModel {
             plan,
             inputs,
             outputs,
+            signature_graphs: Default::default(),
             signatures,
             splits_work,
             resident_bytes: 0,

@@ -4,6 +4,8 @@
 //! next request loads it again from the deployment's artifact folder (a cold start, timed on
 //! `predictor_cold_start_seconds`). Requests arriving meanwhile share that one load. The
 //! signature stays known at zero, so metadata, readiness and request decoding never load it.
+//! A SavedModel's other signatures' graphs belong to its served graph: they unload and load
+//! with it (one cold start), and share its run slots.
 
 use super::gate::Gate;
 use super::models::ModelCache;
@@ -48,7 +50,7 @@ impl GraphStage {
         metrics: StageMetrics,
     ) -> GraphStage {
         let gate = Arc::new(gate);
-        model.set_gate(Arc::clone(&gate));
+        set_gate(&model, &gate);
         metrics.instances.set(1);
         GraphStage {
             file,
@@ -102,11 +104,24 @@ impl GraphStage {
         self.loaded.lock().is_none()
     }
 
-    /// Runs the graph, loading it first if it is at zero.
-    pub async fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, ModelError> {
+    /// Runs the graph of `signature` (the served one when `None`; another one the codec
+    /// resolved), loading the graphs first if they are at zero.
+    pub async fn run(
+        &self,
+        signature: Option<&str>,
+        inputs: Vec<Tensor>,
+    ) -> Result<Vec<Tensor>, ModelError> {
         let _running = Running::start(self);
         let model = self.model().await?;
-        model.run_async(inputs).await
+        match signature {
+            None => model.run_async(inputs).await,
+            Some(name) => match model.signature_graph(name) {
+                Some(graph) => graph.run_async(inputs).await,
+                None => Err(ModelError::Input(format!(
+                    "Serving signature name: {name:?} has no graph of its own"
+                ))),
+            },
+        }
     }
 
     /// The loaded graph, or the one this call (or a concurrent one) loads now.
@@ -119,7 +134,7 @@ impl GraphStage {
         let model = self.models.model(&self.file).await?;
         let mut loaded = self.loaded.lock();
         if loaded.is_none() {
-            model.set_gate(Arc::clone(&self.gate));
+            set_gate(&model, &self.gate);
             *loaded = Some(Arc::clone(&model));
             self.metrics
                 .cold_starts
@@ -160,6 +175,14 @@ impl GraphStage {
     fn touch(&self) {
         let ms = self.born.elapsed().as_millis() as u64;
         self.last_seen_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+}
+
+/// Bounds the runs of `model` and of its other signatures' graphs by the stage's gate.
+fn set_gate(model: &NativeModel, gate: &Arc<Gate>) {
+    model.set_gate(Arc::clone(gate));
+    for graph in model.signature_graphs() {
+        graph.set_gate(Arc::clone(gate));
     }
 }
 

@@ -1,18 +1,24 @@
 //! TensorFlow models served as TF Serving serves them, with no TensorFlow: a SavedModel
 //! folder in TF Serving's layout (`MODEL/VERSION/saved_model.pb` + `variables/`, the highest
 //! numeric version served; or `saved_model.pb` directly in the folder) or a frozen GraphDef
-//! (`.pb`). The `tf-native` crate reads, freezes and types the graph; every file it reads goes
-//! through the deployment's [`Artifacts`] (capability-scoped, size-checked). The signature is
-//! `serving_default`; inputs and outputs carry its keys, as TF Serving names them. A graph
-//! with an operation we cannot run is refused here, at load (at deploy), with the missing ops
-//! and the nodes using them. The model's other signatures are kept as its signature map, for
-//! TF Serving's metadata and method checks.
+//! (`.pb`). The `tf-native` crate reads, freezes and types the graphs; every file it reads
+//! goes through the deployment's [`Artifacts`] (capability-scoped, size-checked). The served
+//! signature is `serving_default`; inputs and outputs carry its keys, as TF Serving names
+//! them. A served graph with an operation we cannot run is refused here, at load (at deploy),
+//! with the missing ops and the nodes using them. Every other signature is loaded with it, as
+//! a graph of its own (requests pick it by `signature_name`), the served graph when it
+//! computes the same thing (Keras' `serve`), or kept with the reason it cannot be served
+//! (logged at deploy, and the answer to a request naming it); all are in the signature map,
+//! for TF Serving's metadata and method checks.
 
 use super::format::ModelFormat;
 use super::{ModelError, NativeModel};
 use crate::artifacts::Artifacts;
-use crate::tensor::signature::{SignatureDef, SignatureTensor, Signatures};
+use crate::deployment_log::DeploymentLog;
+use crate::tensor::signature::{Servable, SignatureDef, SignatureTensor, Signatures};
+use std::sync::Arc;
 use tf_native::ModelFiles;
+use tf_native::serving::Other;
 
 /// Entries of a model folder looked at when finding its versions.
 const MAX_FOLDER_ENTRIES: usize = 10_000;
@@ -92,8 +98,10 @@ pub fn version_folder(artifacts: &Artifacts, path: &str) -> Result<String, Strin
     }
 }
 
-/// Loads the `serving_default` signature of the SavedModel at `path` (a folder in TF
-/// Serving's layout, or its `saved_model.pb`).
+/// Loads the SavedModel at `path` (a folder in TF Serving's layout, or its
+/// `saved_model.pb`): its `serving_default` signature, which must load, and every other
+/// signature it can ([`tf_native::serving`]), each kept as a graph of its own or as the reason
+/// it cannot be served.
 pub fn load_saved_model(artifacts: &Artifacts, path: &str) -> Result<NativeModel, ModelError> {
     let err = |source_name: &str, message: String| ModelError::Load {
         source_name: source_name.to_string(),
@@ -101,8 +109,9 @@ pub fn load_saved_model(artifacts: &Artifacts, path: &str) -> Result<NativeModel
     };
     let dir = version_folder(artifacts, path).map_err(|m| err(path, m))?;
     let files = ArtifactFiles { artifacts, dir };
-    let graph =
-        tf_native::saved_model_graph(&files, None).map_err(|e| err(&files.dir, e.to_string()))?;
+    let graphs = tf_native::serving::saved_model_graphs(&files, None)
+        .map_err(|e| err(&files.dir, e.to_string()))?;
+    let graph = graphs.served;
     let served = graph.signature.name.clone();
     let defs = graph
         .signatures
@@ -114,10 +123,68 @@ pub fn load_saved_model(artifacts: &Artifacts, path: &str) -> Result<NativeModel
             .map_err(|e| err(&files.dir, format!("{e:#}")))?;
     // The map always holds the served signature; a map without it would be a reader bug,
     // and the made-up predict signature is then the honest answer.
-    if let Some(signatures) = Signatures::declared(&served, defs) {
-        model.signatures = std::sync::Arc::new(signatures);
+    let Some(mut signatures) = Signatures::declared(&served, defs) else {
+        return Ok(model);
+    };
+    for (name, other) in graphs.others {
+        let servable = match other {
+            Other::SameAs(twin) if twin == served => Servable::Served,
+            Other::SameAs(twin) => match model.signature_graphs.get(&twin).cloned() {
+                Some(graph) => {
+                    let inputs = graph.inputs().cloned().collect();
+                    model.signature_graphs.insert(name.clone(), graph);
+                    Servable::Graph { inputs }
+                }
+                None => Servable::Refused(format!("its twin {twin:?} cannot be served")),
+            },
+            Other::Graph(graph) => {
+                let format = ModelFormat::TensorflowSavedModel;
+                match NativeModel::from_optimized(&files.dir, format, graph.model) {
+                    Ok(graph) => {
+                        let inputs = graph.inputs().cloned().collect();
+                        model.signature_graphs.insert(name.clone(), Arc::new(graph));
+                        Servable::Graph { inputs }
+                    }
+                    Err(e) => Servable::Refused(format!("{e:#}")),
+                }
+            }
+            Other::Refused(e) => Servable::Refused(e.to_string()),
+        };
+        signatures.set_servable(&name, servable);
     }
+    model.signatures = Arc::new(signatures);
     Ok(model)
+}
+
+impl NativeModel {
+    /// The graph of signature `name` other than the served one, when it has its own.
+    pub fn signature_graph(&self, name: &str) -> Option<&Arc<NativeModel>> {
+        self.signature_graphs.get(name)
+    }
+
+    /// The graphs of the other signatures (a graph shared by twins appears once per name).
+    pub fn signature_graphs(&self) -> impl Iterator<Item = &Arc<NativeModel>> {
+        self.signature_graphs.values()
+    }
+}
+
+/// Writes to the deployment log how `model`'s signatures are served: each one that cannot
+/// be, with why (a request naming it is refused with the same reason).
+pub fn log_signatures(model: &NativeModel, log: &DeploymentLog) {
+    let signatures = model.signatures();
+    let own: Vec<&str> = signatures.with_graphs().collect();
+    if !own.is_empty() {
+        log.info(format!(
+            "signature(s) {} served besides {:?}, each by a graph of its own",
+            own.join(", "),
+            signatures.served_name()
+        ));
+    }
+    for (name, why) in signatures.refused() {
+        log.warn(format!(
+            "signature {name:?} cannot be served (requests naming it get a 400): {why}"
+        ));
+    }
 }
 
 /// A SavedModel signature as TF Serving's metadata shows it.

@@ -40,6 +40,7 @@ pub async fn assemble(
             model.resident_bytes() as f64 / (1u64 << 20) as f64,
             started.elapsed().as_millis()
         ));
+        crate::native::tensorflow::log_signatures(&model, log);
         let memory = MemoryBudget::new(config.resources.limits.memory_bytes() as u64);
         memory
             .admit(model.resident_bytes())

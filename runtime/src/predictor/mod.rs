@@ -107,16 +107,28 @@ impl Predictor {
                 .await
                 .map(Output::Json)
                 .map_err(|e| e.for_client(deployment, Role::Predictor)),
-            (Predictor::Component(c), Payload::Tensors { inputs, outputs }) => {
+            (
+                Predictor::Component(c),
+                Payload::Tensors {
+                    inputs, outputs, ..
+                },
+            ) => {
                 let answer = c
                     .predict_tensors(inputs)
                     .await
                     .map_err(|e| e.for_client(deployment, Role::Predictor))?;
                 select_outputs(answer, outputs.as_deref()).map(Output::Tensors)
             }
-            (Predictor::Native(model), Payload::Tensors { inputs, outputs }) => {
+            (
+                Predictor::Native(model),
+                Payload::Tensors {
+                    inputs,
+                    outputs,
+                    signature,
+                },
+            ) => {
                 let answer = model
-                    .run(inputs)
+                    .run(signature.as_deref(), inputs)
                     .await
                     .map_err(|e| e.for_client(deployment))?;
                 select_outputs(answer, outputs.as_deref()).map(Output::Tensors)

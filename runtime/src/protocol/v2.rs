@@ -228,7 +228,11 @@ pub fn decode(body: &[u8], json_length: Option<usize>) -> Result<Decoded, Infere
             .collect()
     });
     Ok(Decoded {
-        payload: Payload::Tensors { inputs, outputs },
+        payload: Payload::Tensors {
+            inputs,
+            outputs,
+            signature: None,
+        },
         id: request.id,
         binary_outputs,
     })
@@ -340,7 +344,10 @@ mod tests {
             "outputs": [{"name": "output0"}]});
         let d = decode(body.to_string().as_bytes(), None).unwrap();
         assert_eq!(d.id.as_deref(), Some("42"));
-        let Payload::Tensors { inputs, outputs } = d.payload else {
+        let Payload::Tensors {
+            inputs, outputs, ..
+        } = d.payload
+        else {
             panic!()
         };
         assert_eq!(inputs[0].shape, vec![2, 2]);

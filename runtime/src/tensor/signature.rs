@@ -3,6 +3,11 @@
 //! the signature's `method_name`), and which one this deployment serves. A TensorFlow
 //! SavedModel brings its own map; every other model gets one `serving_default` predict
 //! signature made from its V2 inputs and outputs ([`Signatures::from_specs`]).
+//!
+//! A request picks a signature by name ([`Signatures::resolve`]), as TF Serving's
+//! `signature_name` does: a SavedModel's signatures other than the served one are each
+//! [`Servable`] by a graph of their own (whose inputs the request is decoded into), or
+//! refused with the reason their graph could not be made.
 
 use super::{Datatype, TensorSpec};
 use std::collections::BTreeMap;
@@ -41,6 +46,17 @@ pub struct SignatureDef {
     pub outputs: Vec<SignatureTensor>,
 }
 
+/// How a signature other than the served one is answered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Servable {
+    /// By the served signature's graph (the same computation under another name).
+    Served,
+    /// By a graph of its own, taking these inputs.
+    Graph { inputs: Vec<TensorSpec> },
+    /// Not at all, for this reason (its graph could not be made).
+    Refused(String),
+}
+
 /// A model's signature map and the one served.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signatures {
@@ -49,6 +65,8 @@ pub struct Signatures {
     /// Whether the model declared its methods (a SavedModel) rather than having a predict
     /// signature made up for it.
     declared: bool,
+    /// How each other signature is served; one missing is not served.
+    others: BTreeMap<String, Servable>,
 }
 
 impl Signatures {
@@ -58,7 +76,56 @@ impl Signatures {
             served: served.to_string(),
             defs,
             declared: true,
+            others: BTreeMap::new(),
         })
+    }
+
+    /// Says how signature `name` (not the served one) is served.
+    pub fn set_servable(&mut self, name: &str, servable: Servable) {
+        if name != self.served && self.defs.contains_key(name) {
+            self.others.insert(name.to_string(), servable);
+        }
+    }
+
+    /// The signatures that cannot be served, with why.
+    pub fn refused(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.others.iter().filter_map(|(name, s)| match s {
+            Servable::Refused(why) => Some((name.as_str(), why.as_str())),
+            _ => None,
+        })
+    }
+
+    /// The signatures answered by a graph of their own.
+    pub fn with_graphs(&self) -> impl Iterator<Item = &str> {
+        self.others.iter().filter_map(|(name, s)| match s {
+            Servable::Graph { .. } => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The signature a request names: `Ok(None)` for the served graph (no name, an empty
+    /// one, the served one or its twin), `Ok(Some((name, inputs)))` for another signature's
+    /// graph, or the refusal: TF Serving's words for an unknown name, the reason for a
+    /// signature that cannot be served.
+    pub fn resolve(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<Option<(&str, &[TensorSpec])>, String> {
+        let name = match requested {
+            None | Some("") => return Ok(None),
+            Some(name) if name == self.served => return Ok(None),
+            Some(name) => name,
+        };
+        match self.others.get_key_value(name) {
+            Some((_, Servable::Served)) => Ok(None),
+            Some((name, Servable::Graph { inputs })) => Ok(Some((name.as_str(), inputs))),
+            Some((_, Servable::Refused(why))) => Err(format!(
+                "Serving signature name: \"{}\" cannot be served by this server: {why}",
+                shown(name)
+            )),
+            None => check_requested(&self.served, self.defs.contains_key(name), requested)
+                .map(|()| None),
+        }
     }
 
     /// One `serving_default` predict signature of a model's V2 inputs and outputs.
@@ -85,6 +152,7 @@ impl Signatures {
             served: DEFAULT_SIGNATURE.to_string(),
             defs: BTreeMap::from([(DEFAULT_SIGNATURE.to_string(), def)]),
             declared: false,
+            others: BTreeMap::new(),
         }
     }
 
@@ -107,43 +175,37 @@ impl Signatures {
     pub fn is_declared(&self) -> bool {
         self.declared
     }
-
-    /// Refuses a request naming a signature other than the one served (an absent or empty
-    /// name is the served one), in TF Serving's words.
-    pub fn check_requested(&self, requested: Option<&str>) -> Result<(), String> {
-        check_requested(
-            &self.served,
-            self.defs.contains_key(requested.unwrap_or("")),
-            requested,
-        )
-    }
 }
 
-/// [`Signatures::check_requested`] knowing only the served name and whether the requested
-/// one exists in the model.
+/// Refuses a request naming a signature other than the served one (an absent or empty name
+/// is the served one), in TF Serving's words, knowing only the served name and whether the
+/// requested one exists in the model.
 pub fn check_requested(served: &str, exists: bool, requested: Option<&str>) -> Result<(), String> {
     let name = match requested {
         None | Some("") => return Ok(()),
         Some(name) if name == served => return Ok(()),
         Some(name) => name,
     };
-    let mut shown = name;
-    if shown.len() > MAX_ECHOED_NAME {
-        let mut end = MAX_ECHOED_NAME;
-        while !shown.is_char_boundary(end) {
-            end -= 1;
-        }
-        shown = &shown[..end];
-    }
-    let cut = if shown.len() < name.len() { "..." } else { "" };
-    let mut message =
-        format!("Serving signature name: \"{shown}{cut}\" not found in signature def");
+    let mut message = format!(
+        "Serving signature name: \"{}\" not found in signature def",
+        shown(name)
+    );
     if exists {
         message.push_str(&format!(
             " served by this deployment (the model has it, but only \"{served}\" is served)"
         ));
     }
     Err(message)
+}
+
+/// A requested name as echoed in errors: cut to [`MAX_ECHOED_NAME`] bytes, `...` marking a cut.
+fn shown(name: &str) -> String {
+    let mut end = name.len().min(MAX_ECHOED_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = if end < name.len() { "..." } else { "" };
+    format!("{}{cut}", &name[..end])
 }
 
 /// TensorFlow's name of a V2 datatype.
@@ -199,22 +261,72 @@ mod tests {
     }
 
     #[test]
-    fn only_the_served_signature_is_accepted() {
+    fn a_made_up_map_serves_its_one_signature() {
         let s = Signatures::from_specs(&[], &[]);
-        assert!(s.check_requested(None).is_ok());
-        assert!(s.check_requested(Some("")).is_ok());
-        assert!(s.check_requested(Some(DEFAULT_SIGNATURE)).is_ok());
+        assert_eq!(s.resolve(None), Ok(None));
+        assert_eq!(s.resolve(Some("")), Ok(None));
+        assert_eq!(s.resolve(Some(DEFAULT_SIGNATURE)), Ok(None));
         assert_eq!(
-            s.check_requested(Some("x")).unwrap_err(),
+            s.resolve(Some("x")).unwrap_err(),
             "Serving signature name: \"x\" not found in signature def"
         );
         let long = "é".repeat(10_000);
-        let err = s.check_requested(Some(&long)).unwrap_err();
+        let err = s.resolve(Some(&long)).unwrap_err();
         assert!(err.len() < 300 && err.contains("...\" not found"), "{err}");
         let other = check_requested("serving_default", true, Some("classify")).unwrap_err();
         assert!(
             other.contains("only \"serving_default\" is served"),
             "{other}"
         );
+    }
+
+    #[test]
+    fn a_declared_map_resolves_each_signature_to_its_graph_or_its_refusal() {
+        let def = |key: &str| SignatureDef {
+            method_name: PREDICT_METHOD.into(),
+            inputs: vec![],
+            outputs: vec![SignatureTensor {
+                key: key.into(),
+                tensor: format!("{key}:0"),
+                dtype: "DT_FLOAT".into(),
+                shape: None,
+            }],
+        };
+        let defs = ["serving_default", "serve", "other", "broken", "unset"]
+            .into_iter()
+            .map(|n| (n.to_string(), def(n)))
+            .collect();
+        let mut s = Signatures::declared(DEFAULT_SIGNATURE, defs).unwrap();
+        let inputs = vec![spec("z", Datatype::Fp32, &[-1, 3])];
+        s.set_servable("serve", Servable::Served);
+        s.set_servable(
+            "other",
+            Servable::Graph {
+                inputs: inputs.clone(),
+            },
+        );
+        s.set_servable("broken", Servable::Refused("it uses Cumsum".into()));
+        s.set_servable("absent", Servable::Served);
+        assert_eq!(s.resolve(Some("serve")), Ok(None));
+        assert_eq!(s.resolve(Some("other")), Ok(Some(("other", &inputs[..]))));
+        assert_eq!(
+            s.resolve(Some("broken")).unwrap_err(),
+            "Serving signature name: \"broken\" cannot be served by this server: it uses Cumsum"
+        );
+        assert!(
+            s.resolve(Some("absent"))
+                .unwrap_err()
+                .ends_with("not found in signature def")
+        );
+        assert!(
+            s.resolve(Some("unset"))
+                .unwrap_err()
+                .contains("only \"serving_default\" is served")
+        );
+        assert_eq!(
+            s.refused().collect::<Vec<_>>(),
+            [("broken", "it uses Cumsum")]
+        );
+        assert_eq!(s.with_graphs().collect::<Vec<_>>(), ["other"]);
     }
 }

@@ -38,7 +38,8 @@ enum Key {
     Instances,
     Inputs,
     /// TensorFlow Serving's signature selector: the default one (or an empty name) is read
-    /// here; any other leaves the body to the general decoder, which words the refusal.
+    /// here; any other leaves the body to the general decoder, which decodes it into that
+    /// signature's inputs (or words the refusal).
     SignatureName,
     #[serde(other)]
     Other,

@@ -68,8 +68,21 @@ fn rank(t: &SignatureTensor) -> Option<usize> {
 impl Plan {
     /// How `method` is answered with the served signature, or TF Serving's refusal: a
     /// SavedModel's signature must be of that method; another model's outputs must say it.
+    #[cfg(test)]
     pub fn of(method: Method, signatures: &Signatures) -> Result<Plan, String> {
-        let def = signatures.served();
+        Self::of_signature(method, signatures, None)
+    }
+
+    /// [`Plan::of`] with signature `name` of the map (the served one when `None` or not in
+    /// the map: the caller resolved the name first).
+    pub fn of_signature(
+        method: Method,
+        signatures: &Signatures,
+        name: Option<&str>,
+    ) -> Result<Plan, String> {
+        let def = name
+            .and_then(|n| signatures.defs().get(n))
+            .unwrap_or_else(|| signatures.served());
         let wrong_method = |why: &str| {
             let word = match method {
                 Method::Classify => "classification",

@@ -4,8 +4,10 @@
 //! [`V1`] is the codec the request chain calls. A component gets its `instances` as the text
 //! sent; a graph gets tensors ([`rows`]), read in one pass from the body when it has one
 //! float input ([`body`], [`scan`]); bare `NaN`/`Infinity` tokens are read as floats
-//! ([`nonfinite`]). A `signature_name` other than the served one is refused in TF Serving's
-//! words. [`Examples`] is TF Serving's `:classify` and `:regress`.
+//! ([`nonfinite`]). A `signature_name` picks a SavedModel signature, as in TF Serving: the
+//! request is decoded into that signature's inputs and runs its graph; an unknown name is
+//! refused in TF Serving's words, one that cannot be served with the reason. [`Examples`]
+//! is TF Serving's `:classify` and `:regress`.
 
 mod body;
 mod examples;
@@ -23,6 +25,7 @@ pub(super) use body::decode_v1_floats;
 
 use super::{Codec, Encoded};
 use crate::request::{Accepts, InferenceError, Output, Payload};
+use crate::tensor::TensorSpec;
 use crate::tensor::json::{NestedData, Rows};
 use crate::tensor::signature::{DEFAULT_SIGNATURE, Signatures, check_requested};
 use serde::Deserialize;
@@ -36,14 +39,14 @@ struct Request {
     instances: Option<Box<RawValue>>,
     #[serde(default)]
     inputs: Option<Box<RawValue>>,
-    /// TensorFlow Serving's signature selector: only the served signature is answered.
+    /// TensorFlow Serving's signature selector.
     #[serde(default)]
     signature_name: Option<String>,
 }
 
 /// The V1 codec. What it remembers of a request: whether it came columnar (`inputs`), which
-/// the answer mirrors (`outputs`). It knows the deployment's signatures, to refuse a
-/// `signature_name` it does not serve; without them only `serving_default` is served.
+/// the answer mirrors (`outputs`). It knows the deployment's signatures, to decode a request
+/// into the inputs of the one it names; without them only `serving_default` is served.
 #[derive(Default)]
 pub struct V1 {
     signatures: Option<Arc<Signatures>>,
@@ -57,20 +60,29 @@ impl V1 {
         }
     }
 
-    /// Refuses a signature other than the one served, in TF Serving's words.
-    fn check_signature(&self, requested: Option<&str>) -> Result<(), InferenceError> {
+    /// The signature a request names: `None` for the served one, else its name and
+    /// inputs; refused in TF Serving's words when unknown, with the reason when it cannot be
+    /// served.
+    fn resolve(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<Option<(&str, &[TensorSpec])>, InferenceError> {
         match &self.signatures {
-            Some(s) => s.check_requested(requested),
-            None => check_requested(DEFAULT_SIGNATURE, false, requested),
+            Some(s) => s.resolve(requested),
+            None => check_requested(DEFAULT_SIGNATURE, false, requested).map(|()| None),
         }
         .map_err(InferenceError::BadRequest)
     }
 
     /// The `instances` (or `inputs`) of a `:predict` body, as text, and whether it was
-    /// `inputs`, its signature checked.
+    /// `inputs`, for the served signature (a component's one).
     fn parse(&self, body: &[u8]) -> Result<(Box<RawValue>, bool), InferenceError> {
         let (request, columnar) = parse(body)?;
-        self.check_signature(request.signature_name.as_deref())?;
+        if self.resolve(request.signature_name.as_deref())?.is_some() {
+            return Err(InferenceError::BadRequest(
+                "this predictor serves one signature; signature_name names another".into(),
+            ));
+        }
         Ok((request.body, columnar))
     }
 }
@@ -92,14 +104,18 @@ impl Codec for V1 {
             && let Some((tensor, columnar)) =
                 body::decode_v1_floats(&input.name, input.datatype, body)
         {
-            return Ok((tensors(vec![tensor]), columnar));
+            return Ok((tensors(vec![tensor], None), columnar));
         }
         // Bare NaN/Infinity (TF Serving takes them) are read as the floats; a component
         // gets its JSON as sent, so only a graph's body is rewritten.
         let quoted = nonfinite::quote_non_finite(body);
-        let (body, columnar) = self.parse(quoted.as_deref().unwrap_or(body))?;
-        let inputs = rows::json_to_tensors(specs, columnar, &body)?;
-        Ok((tensors(inputs), columnar))
+        let (request, columnar) = parse(quoted.as_deref().unwrap_or(body))?;
+        let (signature, specs) = match self.resolve(request.signature_name.as_deref())? {
+            Some((name, specs)) => (Some(name.to_string()), specs),
+            None => (None, specs),
+        };
+        let inputs = rows::json_to_tensors(specs, columnar, &request.body)?;
+        Ok((tensors(inputs, signature), columnar))
     }
 
     fn encode(&self, columnar: bool, output: &Output) -> Result<Encoded, InferenceError> {
@@ -108,7 +124,8 @@ impl Codec for V1 {
 }
 
 /// TensorFlow Serving's `:classify` and `:regress`: examples in ([`examples`]), results
-/// out ([`results`]), on the deployment's served signature. What it remembers of a request:
+/// out ([`results`]), on the signature the request names (the served one by default). What
+/// it remembers of a request:
 /// its number of examples and the outputs its answer is made of.
 pub struct Examples {
     method: Method,
@@ -137,19 +154,26 @@ impl Codec for Examples {
         accepts: Accepts<'_>,
     ) -> Result<(Payload, Self::Meta), InferenceError> {
         let request = examples::ExamplesRequest::parse(body, self.method.verb())?;
-        self.signatures
-            .check_requested(request.signature_name.as_deref())
+        let requested = request.signature_name.as_deref();
+        let resolved = self
+            .signatures
+            .resolve(requested)
             .map_err(InferenceError::BadRequest)?;
-        let plan =
-            method::Plan::of(self.method, &self.signatures).map_err(InferenceError::BadRequest)?;
+        // A twin of the served signature runs the served graph but answers by its own def.
+        let plan = method::Plan::of_signature(self.method, &self.signatures, requested)
+            .map_err(InferenceError::BadRequest)?;
         let Accepts::Tensors(specs) = accepts else {
             return Err(InferenceError::Unimplemented(format!(
                 ":{} is answered by model graphs; this deployment's predictor is a component, which takes :predict bodies",
                 self.method.verb()
             )));
         };
+        let (signature, specs) = match resolved {
+            Some((name, specs)) => (Some(name.to_string()), specs),
+            None => (None, specs),
+        };
         let inputs = request.tensors(specs)?;
-        Ok((tensors(inputs), (request.len(), plan)))
+        Ok((tensors(inputs, signature), (request.len(), plan)))
     }
 
     fn encode(&self, (rows, plan): Self::Meta, output: &Output) -> Result<Encoded, InferenceError> {
@@ -162,10 +186,11 @@ impl Codec for Examples {
     }
 }
 
-fn tensors(inputs: Vec<crate::tensor::Tensor>) -> Payload {
+fn tensors(inputs: Vec<crate::tensor::Tensor>, signature: Option<String>) -> Payload {
     Payload::Tensors {
         inputs,
         outputs: None,
+        signature,
     }
 }
 
