@@ -9,12 +9,15 @@
 //! deployment's shared count after each operator, so concurrent runs see each other's.
 
 use crate::memory_meter::Meter;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 
-/// The limit and the bytes held by the runs in flight.
+/// The limit, the model's loaded size and the bytes held by the runs in flight.
 #[derive(Debug)]
 pub struct MemoryBudget {
     limit: u64,
+    /// What the deployment's model holds once loaded (every graph of a SavedModel's
+    /// signatures with it), set when it is admitted.
+    resident: AtomicU64,
     in_flight: AtomicIsize,
 }
 
@@ -38,6 +41,7 @@ impl MemoryBudget {
     pub fn new(limit_bytes: u64) -> MemoryBudget {
         MemoryBudget {
             limit: limit_bytes,
+            resident: AtomicU64::new(0),
             in_flight: AtomicIsize::new(0),
         }
     }
@@ -46,7 +50,8 @@ impl MemoryBudget {
         self.limit
     }
 
-    /// Refuses a model whose loaded size alone exceeds the limit.
+    /// Takes in the model's loaded size, or refuses a model whose size alone exceeds the
+    /// limit.
     pub fn admit(&self, resident: u64) -> Result<(), String> {
         if resident > self.limit {
             return Err(format!(
@@ -55,14 +60,15 @@ impl MemoryBudget {
                 mib(self.limit)
             ));
         }
+        self.resident.store(resident, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Starts counting a run on this thread, for a model of `resident` bytes.
-    pub fn run(&self, resident: u64) -> RunMemory<'_> {
+    /// Starts counting a run on this thread (of any of the deployment's graphs).
+    pub fn run(&self) -> RunMemory<'_> {
         RunMemory {
             budget: self,
-            resident,
+            resident: self.resident.load(Ordering::Relaxed),
             meter: Meter::open(),
             published: 0,
         }
@@ -127,7 +133,8 @@ mod tests {
         let budget = MemoryBudget::new(1000);
         // The unit tests' allocator is not metered: publish by hand through the count.
         budget.in_flight.fetch_add(900, Ordering::Relaxed);
-        let mut run = budget.run(50);
+        budget.admit(50).unwrap();
+        let mut run = budget.run();
         assert!(run.check().is_ok());
         budget.in_flight.fetch_add(100, Ordering::Relaxed);
         let over = run.check().unwrap_err();
