@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
             for k in 0..calls + calls / 10 {
                 let input = inputs[k % inputs.len()].clone();
                 let started = Instant::now();
-                let outputs = stage.run(None, vec![input]).await?;
+                let outputs = stage.run(None, None, vec![input]).await?;
                 drop(std::hint::black_box(outputs));
                 times.push(started.elapsed().as_secs_f64() * 1e6);
             }

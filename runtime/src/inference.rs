@@ -5,13 +5,18 @@
 //! docs/architecture.md ("The request path, one chain").
 //!
 //! The protocol handler has looked the deployment up; the chain knows no protocol, only the
-//! [`Codec`] it is given, so a new protocol adds a codec, not a copy of the chain.
+//! [`Codec`] it is given, so a new protocol adds a codec, not a copy of the chain. A request
+//! for another version of a TF Serving folder (`/versions/N`) is decoded into that version's
+//! inputs and runs its graph ([`version`]).
 
 use crate::deployment::{Deployment, Serving};
+use crate::native::versions::VersionSpec;
+use crate::predictor::Predictor;
 use crate::protocol::Codec;
-use crate::request::{BatchTiming, InferenceError};
+use crate::request::{Accepts, BatchTiming, InferenceError};
 use crate::transformer::Phase;
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// An answered request: its body (JSON, or JSON then binary tensors) and its batch timing.
 pub struct Served {
@@ -21,11 +26,13 @@ pub struct Served {
     pub batch: Option<BatchTiming>,
 }
 
-/// Serves one request body on `deployment` with `codec`.
+/// Serves one request body on `deployment` with `codec`, on `version` of its TF Serving
+/// folder when given (the served one otherwise).
 pub async fn serve<C: Codec>(
     deployment: &Deployment,
     mut codec: C,
     body: Bytes,
+    version: Option<&VersionSpec>,
 ) -> Result<Served, InferenceError> {
     let serving = running(deployment)?;
     let name = deployment.name();
@@ -38,7 +45,12 @@ pub async fn serve<C: Codec>(
         }
         None => body,
     };
-    let (payload, meta) = codec.decode(&body, serving.predictor.predictor().accepts())?;
+    let accepts = match version {
+        Some(spec) => Accepts::Tensors(&spec.inputs),
+        None => serving.predictor.predictor().accepts(),
+    };
+    let (mut payload, meta) = codec.decode(&body, accepts)?;
+    payload.set_version(version.map(|spec| spec.version));
     let answer = serving.predictor.dispatch(name, payload).await?;
     let encoded = codec.encode(meta, &answer.output)?;
     let body = match &serving.transformer {
@@ -64,4 +76,22 @@ pub fn running(deployment: &Deployment) -> Result<&Serving, InferenceError> {
             name: deployment.name().to_string(),
             reason: reason.to_string(),
         })
+}
+
+/// What `version` of the deployment's TF Serving folder takes and gives, loading it first if
+/// it never has (the version is one [`crate::http::lookup`] found in the folder).
+pub async fn version(
+    deployment: &Deployment,
+    version: u64,
+) -> Result<Arc<VersionSpec>, InferenceError> {
+    match running(deployment)?.predictor.predictor() {
+        Predictor::Native(graph) if graph.versions().is_some() => graph
+            .version_spec(version)
+            .await
+            .map_err(|e| e.for_client(deployment.name())),
+        _ => Err(InferenceError::BadRequest(format!(
+            "deployment {:?} serves one version: it has no version {version} of its own",
+            deployment.name()
+        ))),
+    }
 }

@@ -19,7 +19,20 @@ pub enum Payload {
         /// The SavedModel signature whose graph runs them (TF Serving's `signature_name`),
         /// `None` for the served one.
         signature: Option<String>,
+        /// The version of a TF Serving folder whose graph runs them (`/versions/N`), `None`
+        /// for the served one.
+        version: Option<u64>,
     },
+}
+
+impl Payload {
+    /// Has `version` of the model folder run the payload (tensors only; a component's JSON
+    /// has no versions).
+    pub fn set_version(&mut self, version: Option<u64>) {
+        if let Payload::Tensors { version: v, .. } = self {
+            *v = version;
+        }
+    }
 }
 
 /// What a predictor takes, so a protocol decodes a request once into it.

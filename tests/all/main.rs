@@ -39,6 +39,7 @@ mod tf_models;
 mod tf_serving_hostile;
 mod tf_serving_rest;
 mod tf_signatures;
+mod tf_versions;
 mod transformer_batching;
 mod tree_hostile;
 mod tree_models;

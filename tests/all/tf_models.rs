@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 const TOLERANCE: f64 = 1e-4;
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     let dir = root().join("target/tf-fixtures");
     assert!(
         dir.join("manifest.json").is_file(),
@@ -29,7 +29,7 @@ fn fixtures() -> PathBuf {
     dir
 }
 
-fn manifest() -> Value {
+pub(crate) fn manifest() -> Value {
     serde_json::from_slice(&std::fs::read(fixtures().join("manifest.json")).unwrap()).unwrap()
 }
 
@@ -158,8 +158,19 @@ fn name_of(case: &str) -> String {
 
 /// Asks `name` over V2 then V1 for the case's inputs; checks every output against TF's.
 async fn check_case(server: &TestServer, name: &str, case: &Value, platform: &str) {
+    check_case_at(server, name, "", case, platform).await;
+}
+
+/// [`check_case`] on the model's paths ending in `at` (`/versions/2`, or nothing).
+pub(crate) async fn check_case_at(
+    server: &TestServer,
+    name: &str,
+    at: &str,
+    case: &Value,
+    platform: &str,
+) {
     let case_name = case["case"].as_str().unwrap();
-    let (status, meta) = server.get(&format!("/v2/models/{name}")).await;
+    let (status, meta) = server.get(&format!("/v2/models/{name}{at}")).await;
     assert_eq!(status, 200, "{meta}");
     assert_eq!(meta["platform"], platform, "{meta}");
     let names = |v: &Value| -> Vec<String> {
@@ -196,7 +207,9 @@ async fn check_case(server: &TestServer, name: &str, case: &Value, platform: &st
     let v2 = json!({"inputs": inputs.iter().map(|(k, (shape, values, dt))| {
         json!({"name": k, "datatype": dt, "shape": shape, "data": values.iter().map(|&v| if *dt == "INT32" { json!(v as i64) } else { json!(v) }).collect::<Vec<_>>()})
     }).collect::<Vec<_>>()});
-    let (status, body) = server.post(&format!("/v2/models/{name}/infer"), &v2).await;
+    let (status, body) = server
+        .post(&format!("/v2/models/{name}{at}/infer"), &v2)
+        .await;
     assert_eq!(status, 200, "{name}: {body}");
     for (key, (shape, values, _)) in &expected {
         let out = body["outputs"]
@@ -234,7 +247,7 @@ async fn check_case(server: &TestServer, name: &str, case: &Value, platform: &st
         .collect();
     let (status, body) = server
         .post(
-            &format!("/v1/models/{name}:predict"),
+            &format!("/v1/models/{name}{at}:predict"),
             &json!({"instances": instances}),
         )
         .await;

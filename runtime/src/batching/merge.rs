@@ -3,8 +3,8 @@
 //! V2 tensors (concatenated on the first dimension).
 //!
 //! Only requests with the same [`BatchKey`] are merged: same V1 form and column names, or the
-//! same V2 inputs (names, datatypes, every dimension but the first), requested outputs and
-//! SavedModel signature (each signature has its own graph).
+//! same V2 inputs (names, datatypes, every dimension but the first), requested outputs,
+//! SavedModel signature and model version (each signature and version has its own graph).
 //! An answer splits only when every part of it has one row per merged row; anything else is
 //! a [`SplitError`] and the batcher answers each member on its own instead.
 
@@ -23,11 +23,12 @@ pub enum BatchKey {
     /// V1 `inputs` as an object of columns, by sorted name.
     Columns(Vec<String>),
     /// V2 tensors: each input's name, datatype and non-batch dimensions; the outputs asked
-    /// for; the signature whose graph runs them.
+    /// for; the signature and the model version whose graph runs them.
     Tensors {
         inputs: Vec<(String, Datatype, Vec<usize>)>,
         outputs: Option<Vec<String>>,
         signature: Option<String>,
+        version: Option<u64>,
     },
 }
 
@@ -62,6 +63,7 @@ pub fn shape_of(payload: &Payload) -> Option<(BatchKey, usize)> {
             inputs,
             outputs,
             signature,
+            version,
         } => {
             let rows = *inputs.first()?.shape.first()?;
             if rows == 0 || inputs.iter().any(|t| t.shape.first() != Some(&rows)) {
@@ -76,6 +78,7 @@ pub fn shape_of(payload: &Payload) -> Option<(BatchKey, usize)> {
                     inputs,
                     outputs: outputs.clone(),
                     signature: signature.clone(),
+                    version: *version,
                 },
                 rows,
             ))
@@ -114,7 +117,10 @@ pub fn merge(key: &BatchKey, members: &[&Payload]) -> Payload {
             )
         }
         BatchKey::Tensors {
-            outputs, signature, ..
+            outputs,
+            signature,
+            version,
+            ..
         } => {
             fn tensors(p: &Payload) -> &[Tensor] {
                 match p {
@@ -146,6 +152,7 @@ pub fn merge(key: &BatchKey, members: &[&Payload]) -> Payload {
                 inputs,
                 outputs: outputs.clone(),
                 signature: signature.clone(),
+                version: *version,
             }
         }
     }
@@ -306,11 +313,13 @@ mod tests {
         ] {
             assert_eq!(shape_of(&unmergeable), None);
         }
-        let tensors = |cols, signature: Option<&str>| Payload::Tensors {
+        let versioned = |cols, signature: Option<&str>, version| Payload::Tensors {
             inputs: vec![fp32("x", 2, cols, 0.0)],
             outputs: None,
             signature: signature.map(str::to_string),
+            version,
         };
+        let tensors = |cols, signature| versioned(cols, signature, None);
         let key = |p: Payload| shape_of(&p).unwrap().0;
         assert_ne!(key(tensors(3, None)), key(tensors(4, None)));
         // Each signature runs its own graph: never merged with another's requests.
@@ -319,6 +328,20 @@ mod tests {
             key(tensors(3, Some("other"))),
             key(tensors(3, Some("other")))
         );
+        // Each version of a TF Serving folder too; a merged batch runs on its members'.
+        let two = || versioned(3, None, Some(2));
+        assert_ne!(key(tensors(3, None)), key(two()));
+        assert_ne!(key(versioned(3, None, Some(5))), key(two()));
+        let members = [two(), two()];
+        let refs: Vec<&Payload> = members.iter().collect();
+        let merged = merge(&key(two()), &refs);
+        assert!(matches!(
+            merged,
+            Payload::Tensors {
+                version: Some(2),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -380,6 +403,7 @@ mod tests {
                 inputs: vec![fp32("x", n, cols, (i * 100) as f32)],
                 outputs: Some(vec!["x".into()]),
                 signature: None,
+                version: None,
             }).collect();
             let refs: Vec<&Payload> = tensors.iter().collect();
             let keys: Vec<_> = refs.iter().map(|p| shape_of(p).unwrap()).collect();

@@ -10,9 +10,9 @@
 //! - else one tree model as KServe's XGBoost and LightGBM servers find it, `model.bst`,
 //!   `model.json`, `model.ubj` or `model.txt`: served natively (`model_file`);
 //! - else a TensorFlow SavedModel as KServe's TensorFlow predictor finds it (`1/saved_model.pb`
-//!   with `1/variables/`, the highest numeric version served; or `saved_model.pb` in the
-//!   folder itself), or one frozen GraphDef `.pb`: served natively (`model_file`). A `.keras`
-//!   file alone is refused with how to export it.
+//!   with `1/variables/`, the highest numeric version served by default and every other one by
+//!   `/versions/N`; or `saved_model.pb` in the folder itself), or one frozen GraphDef `.pb`:
+//!   served natively (`model_file`). A `.keras` file alone is refused with how to export it.
 //!
 //! Everything else (resources, scaling, batching, logging) keeps its defaults.
 

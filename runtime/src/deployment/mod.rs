@@ -53,6 +53,18 @@ impl Deployment {
         &self.config.name
     }
 
+    /// The version served when a request names none: the highest of a TF Serving folder's
+    /// versions, else the definition's `model_version`.
+    pub fn model_version(&self) -> u64 {
+        self.versions()
+            .map_or(u64::from(self.config.model_version), |v| v.served())
+    }
+
+    /// The versions of its TF Serving folder, when it is running a graph of one.
+    pub fn versions(&self) -> Option<&crate::native::versions::Versions> {
+        self.predictor().ok().and_then(Predictor::versions)
+    }
+
     /// The predictor, if the deployment is running.
     pub fn predictor(&self) -> Result<&Predictor, &str> {
         self.serving().map(|s| s.predictor.predictor())

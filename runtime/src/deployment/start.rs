@@ -1,7 +1,7 @@
 //! Turns a deployment folder into a [`Deployment`]: read and validate the definition,
 //! reserve its share of the node, open its artifacts, assemble its predictor and transformer
 //! (each next to its stage: `predictor::assemble`, `transformer::assemble`), and attach its
-//! inference logger. A failure after the definition is read gives a deployment in the
+//! inference logger. A TF Serving folder's highest version becomes its `model_version`. A failure after the definition is read gives a deployment in the
 //! Failed state with the reason in its log, so it is listed and explains itself.
 
 use super::{Deployment, DeploymentStatus, Serving};
@@ -90,9 +90,35 @@ pub fn read_definition(
         .read(DEFINITION_FILE, MAX_DEFINITION_BYTES)
         .map_err(|e| unreadable(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into()))?;
-    let config = DeploymentConfig::parse(&text).map_err(|e| unreadable(e.0))?;
-    let warnings = config.validate()?;
+    let mut config = DeploymentConfig::parse(&text).map_err(|e| unreadable(e.0))?;
+    let mut warnings = config.validate()?;
+    warnings.extend(folder_version(&mut config, &artifacts, &text));
     Ok((Arc::new(artifacts), config, warnings))
+}
+
+/// Makes a TF Serving folder's highest version the deployment's `model_version` (the one
+/// served when a request names none, as TF Serving serves it); a warning when the
+/// definition named another.
+fn folder_version(
+    config: &mut DeploymentConfig,
+    artifacts: &Artifacts,
+    text: &str,
+) -> Option<String> {
+    let file = config
+        .model_file
+        .as_deref()
+        .filter(|f| artifacts.is_dir(f))?;
+    let versions = crate::native::tensorflow::versions(artifacts, file).ok()??;
+    let highest = u32::try_from(*versions.last()?).ok().filter(|&v| v >= 1)?;
+    let named = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .is_some_and(|v| v.get("model_version").is_some());
+    let previous = std::mem::replace(&mut config.model_version, highest);
+    (named && previous != highest).then(|| {
+        format!(
+            "model_version {previous} is not a version of the TF Serving folder {file}: it serves version {highest} (its highest) by default"
+        )
+    })
 }
 
 /// The deployment's stages, assembled.

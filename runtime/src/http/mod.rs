@@ -19,6 +19,7 @@ use crate::deployment::Deployment;
 use crate::deployment::registry::Registry;
 use crate::inference;
 use crate::inference_log::Exchange as InferenceExchange;
+use crate::native::versions::VersionSpec;
 use crate::protocol::Codec;
 use crate::request::BatchTiming;
 use axum::Router;
@@ -152,24 +153,58 @@ async fn method_not_allowed(req: Request<Body>) -> ApiError {
     )
 }
 
-/// The deployment called `model`, checking the version when the path names one.
+/// The deployment called `model`, checking the version when the path names one: one of its
+/// TF Serving folder's versions, else its `model_version`. With it, the version named when it
+/// is another of the folder's than the one served by default.
 pub fn lookup(
     state: &AppState,
     model: &str,
     version: Option<&str>,
-) -> Result<Arc<Deployment>, ApiError> {
+) -> Result<(Arc<Deployment>, Option<u64>), ApiError> {
     let deployment = state.registry.get(model).ok_or_else(|| {
         ApiError::from(crate::request::InferenceError::NotFound(model.to_string()))
     })?;
-    if let Some(v) = version
-        && v != deployment.config.model_version.to_string()
-    {
-        return Err(ApiError::not_found(format!(
-            "deployment {model:?} has no version {v:?} (it serves version {})",
-            deployment.config.model_version
-        )));
+    let Some(v) = version else {
+        return Ok((deployment, None));
+    };
+    let other = match deployment.versions() {
+        Some(versions) => {
+            // TF Serving's versions are numbers: `/versions/007` is version 7.
+            let number = v
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| v.parse::<u64>().ok())
+                .flatten()
+                .filter(|&n| versions.contains(n));
+            let Some(n) = number else {
+                return Err(ApiError::not_found(format!(
+                    "deployment {model:?} has no version {v:?} (its versions: {})",
+                    versions.listed()
+                )));
+            };
+            (n != versions.served()).then_some(n)
+        }
+        None if v == deployment.config.model_version.to_string() => None,
+        None => {
+            return Err(ApiError::not_found(format!(
+                "deployment {model:?} has no version {v:?} (it serves version {})",
+                deployment.config.model_version
+            )));
+        }
+    };
+    Ok((deployment, other))
+}
+
+/// What `version` of the deployment's folder takes and gives, when the path named another
+/// version than the one served by default (loading it first if it never has).
+pub async fn version_spec(
+    deployment: &Deployment,
+    version: Option<u64>,
+) -> Result<Option<Arc<VersionSpec>>, ApiError> {
+    match version {
+        None => Ok(None),
+        Some(v) => Ok(Some(inference::version(deployment, v).await?)),
     }
-    Ok(deployment)
 }
 
 /// Serves one inference request with `serve`; when the deployment logs inferences (and this
@@ -219,16 +254,17 @@ where
     Response::from_parts(parts, Body::from(answer))
 }
 
-/// Serves one inference request on `deployment` through the chain with `codec`, and logs
-/// the exchange when the deployment logs inferences.
+/// Serves one inference request on `deployment` (on `version` of its folder when given)
+/// through the chain with `codec`, and logs the exchange when the deployment logs inferences.
 pub async fn infer<C: Codec>(
     deployment: &Deployment,
     headers: &HeaderMap,
     body: Bytes,
     codec: C,
+    version: Option<&VersionSpec>,
 ) -> Response {
     with_inference_log(deployment, headers, body, |body| async move {
-        let served = inference::serve(deployment, codec, body).await?;
+        let served = inference::serve(deployment, codec, body, version).await?;
         let response = match served.binary_json_length {
             None => json_response(served.body),
             Some(json_length) => {

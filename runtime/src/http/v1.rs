@@ -1,11 +1,12 @@
 //! KServe V1 routes, which are also TensorFlow Serving's REST API: status (TF Serving's
 //! fields), `/metadata` (the signature map), `:predict`, `:classify` and `:regress`, each
-//! also under `/versions/N` (the version served) and `/labels/L`. No deployment has version
+//! also under `/versions/N` (the version served, or any version of a TF Serving folder) and
+//! `/labels/L`. No deployment has version
 //! labels, so a label path answers TF Serving's error for an unknown label (400), after the
 //! model itself is found (404 otherwise).
 
 use super::error::ApiError;
-use super::{AppState, infer, lookup};
+use super::{AppState, infer, lookup, version_spec};
 use crate::deployment::Deployment;
 use crate::inference;
 use crate::protocol::v1::{Examples, Method, V1, metadata};
@@ -64,7 +65,7 @@ pub async fn metadata(
     State(state): State<AppState>,
     Path(model): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    model_metadata(&state, &model, None)
+    model_metadata(&state, &model, None).await
 }
 
 /// `GET /v1/models/{m}/versions/{v}/metadata`.
@@ -72,19 +73,22 @@ pub async fn metadata_version(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    model_metadata(&state, &model, Some(&version))
+    model_metadata(&state, &model, Some(&version)).await
 }
 
-fn model_metadata(
+async fn model_metadata(
     state: &AppState,
     model: &str,
     version: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
-    let deployment = lookup(state, model, version)?;
-    let signatures = signatures(&deployment)?;
+    let (deployment, other) = lookup(state, model, version)?;
+    let (version, signatures) = match version_spec(&deployment, other).await? {
+        Some(spec) => (spec.version, Arc::clone(&spec.signatures)),
+        None => (deployment.model_version(), signatures(&deployment)?),
+    };
     Ok(Json(metadata::model_metadata(
         deployment.name(),
-        &deployment.config.model_version.to_string(),
+        &version.to_string(),
         &signatures,
     )))
 }
@@ -100,7 +104,7 @@ fn signatures(deployment: &Deployment) -> Result<Arc<Signatures>, ApiError> {
 /// TF Serving's answer for a version label it has not got (none are configured here), once
 /// the model is known.
 fn unknown_label(state: &AppState, model: &str, label: &str) -> ApiError {
-    match lookup(state, model, None) {
+    match lookup(state, model, None).map(|(deployment, _)| deployment) {
         Err(e) => e,
         Ok(_) => ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -112,21 +116,35 @@ fn unknown_label(state: &AppState, model: &str, label: &str) -> ApiError {
     }
 }
 
+/// TF Serving's status: the version the path names, else every version (of a TF Serving
+/// folder, highest first as TF Serving lists them; each is AVAILABLE, the ones not loaded
+/// yet loading on their first request).
 fn model_status(
     state: &AppState,
     model: &str,
     version: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
-    let deployment = lookup(state, model, version)?;
+    let (deployment, other) = lookup(state, model, version)?;
     inference::running(&deployment)?;
+    let versions: Vec<u64> = match (version, deployment.versions()) {
+        (Some(_), _) => vec![other.unwrap_or_else(|| deployment.model_version())],
+        (None, Some(versions)) => versions.all().rev().collect(),
+        (None, None) => vec![deployment.model_version()],
+    };
+    let statuses: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            json!({
+                "version": v.to_string(),
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""}
+            })
+        })
+        .collect();
     Ok(Json(json!({
         "name": deployment.name(),
         "ready": true,
-        "model_version_status": [{
-            "version": deployment.config.model_version.to_string(),
-            "state": "AVAILABLE",
-            "status": {"error_code": "OK", "error_message": ""}
-        }]
+        "model_version_status": statuses
     })))
 }
 
@@ -184,21 +202,31 @@ async fn run(
             ),
         ));
     }
-    let deployment = lookup(state, model, version)?;
+    let (deployment, other) = lookup(state, model, version)?;
+    // Another version of a TF Serving folder decodes into its own signatures.
+    let spec = version_spec(&deployment, other).await?;
+    let spec = spec.as_deref();
     Ok(match method {
         None => {
             // A graph's map is shared, not made per request; a component serves only
             // `serving_default`, which is the codec's default. A deployment that is not
             // running gets its error from the chain.
-            let signatures = inference::running(&deployment)
-                .ok()
-                .and_then(|s| s.predictor.predictor().graph_signatures().cloned());
+            let signatures = match spec {
+                Some(spec) => Some(Arc::clone(&spec.signatures)),
+                None => inference::running(&deployment)
+                    .ok()
+                    .and_then(|s| s.predictor.predictor().graph_signatures().cloned()),
+            };
             let codec = signatures.map_or_else(V1::default, V1::serving);
-            infer(&deployment, headers, body, codec).await
+            infer(&deployment, headers, body, codec, spec).await
         }
         Some(method) => {
-            let codec = Examples::new(method, signatures(&deployment)?);
-            infer(&deployment, headers, body, codec).await
+            let signatures = match spec {
+                Some(spec) => Arc::clone(&spec.signatures),
+                None => signatures(&deployment)?,
+            };
+            let codec = Examples::new(method, signatures);
+            infer(&deployment, headers, body, codec, spec).await
         }
     })
 }

@@ -1,8 +1,9 @@
 //! Open Inference Protocol routes: health, server and model metadata, readiness, inference
-//! and the repository index.
+//! and the repository index. A TF Serving folder's versions are each served by
+//! `/versions/N` (the highest without one) and listed in its metadata's `versions`.
 
 use super::error::ApiError;
-use super::{AppState, json_response, lookup};
+use super::{AppState, json_response, lookup, version_spec};
 use crate::inference;
 use crate::protocol::v2::{self, ModelMetadata, ServerMetadata, V2};
 use axum::Json;
@@ -59,12 +60,20 @@ pub async fn metadata(
     Path(path): Path<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let (model, version) = model_version(&path)?;
-    let deployment = lookup(&state, model, version)?;
+    let (deployment, other) = lookup(&state, model, version)?;
     let predictor = inference::running(&deployment)?.predictor.predictor();
-    let (inputs, outputs) = predictor.signature();
+    let (inputs, outputs) = match version_spec(&deployment, other).await? {
+        Some(spec) => (spec.inputs.clone(), spec.outputs.clone()),
+        None => predictor.signature(),
+    };
+    // Every version a path may name.
+    let versions = match deployment.versions() {
+        Some(versions) => versions.all().map(|v| v.to_string()).collect(),
+        None => vec![deployment.model_version().to_string()],
+    };
     let body = serde_json::to_vec(&ModelMetadata {
         name: deployment.name(),
-        versions: vec![deployment.config.model_version.to_string()],
+        versions,
         platform: predictor.platform(),
         inputs,
         outputs,
@@ -79,7 +88,7 @@ pub async fn model_ready(
     Path(path): Path<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let (model, version) = model_version(&path)?;
-    let deployment = lookup(&state, model, version)?;
+    let (deployment, _) = lookup(&state, model, version)?;
     match deployment.predictor() {
         Ok(_) => Ok(Json(json!({"name": deployment.name(), "ready": true}))),
         Err(reason) => Err(ApiError::new(
@@ -99,13 +108,14 @@ pub async fn infer(
     let body = body?;
     let (model, version) = model_version(&path)?;
     let json_length = binary_header(&headers)?;
-    let deployment = lookup(&state, model, version)?;
+    let (deployment, other) = lookup(&state, model, version)?;
+    let spec = version_spec(&deployment, other).await?;
     let codec = V2::new(
         deployment.name(),
-        deployment.config.model_version,
+        other.unwrap_or_else(|| deployment.model_version()),
         json_length,
     );
-    Ok(super::infer(&deployment, &headers, body, codec).await)
+    Ok(super::infer(&deployment, &headers, body, codec, spec.as_deref()).await)
 }
 
 /// `POST /v2/repository/index`.
@@ -117,7 +127,7 @@ pub async fn repository_index(State(state): State<AppState>) -> Json<Value> {
         .map(|d| {
             json!({
                 "name": d.name(),
-                "version": d.config.model_version.to_string(),
+                "version": d.model_version().to_string(),
                 "state": d.state(),
                 "reason": d.predictor().err().unwrap_or(""),
             })

@@ -3,7 +3,9 @@
 //! the runs in flight hold must stay within `resources.limits.memory`. A model too large to
 //! fit is refused when it loads; a run that grows past the limit is stopped between two
 //! operators (as at the call deadline) and answered with the deployment's memory-limit error,
-//! the server and the other runs unharmed.
+//! the server and the other runs unharmed. Other versions of a TF Serving folder loaded
+//! on demand ([`super::versions`]) add their loaded size to the model's: one that would take
+//! the total past the limit is refused.
 //!
 //! A run's bytes are counted on its thread by [`crate::memory_meter`] and published to the
 //! deployment's shared count after each operator, so concurrent runs see each other's.
@@ -11,12 +13,12 @@
 use crate::memory_meter::Meter;
 use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 
-/// The limit, the model's loaded size and the bytes held by the runs in flight.
+/// The limit, what the loaded models hold and the bytes held by the runs in flight.
 #[derive(Debug)]
 pub struct MemoryBudget {
     limit: u64,
-    /// What the deployment's model holds once loaded (every graph of a SavedModel's
-    /// signatures with it), set when it is admitted.
+    /// The served model's loaded size (kept while it is at zero: it comes back first) plus
+    /// the other versions loaded now.
     resident: AtomicU64,
     in_flight: AtomicIsize,
 }
@@ -50,8 +52,8 @@ impl MemoryBudget {
         self.limit
     }
 
-    /// Takes in the model's loaded size, or refuses a model whose size alone exceeds the
-    /// limit.
+    /// Refuses a model whose loaded size alone exceeds the limit; else counts it as the
+    /// served model's.
     pub fn admit(&self, resident: u64) -> Result<(), String> {
         if resident > self.limit {
             return Err(format!(
@@ -64,11 +66,44 @@ impl MemoryBudget {
         Ok(())
     }
 
-    /// Starts counting a run on this thread (of any of the deployment's graphs).
+    /// Counts another loaded model of `bytes` (another version), or refuses it when the
+    /// loaded models would then hold more than the limit.
+    pub fn admit_more(&self, bytes: u64) -> Result<(), String> {
+        self.resident
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                held.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .map(|_| ())
+            .map_err(|held| {
+                format!(
+                    "the model holds {} MiB once loaded; with the {} MiB the deployment's loaded models hold, that is more than its memory limit of {} MiB (resources.limits.memory)",
+                    mib(bytes),
+                    mib(held),
+                    mib(self.limit)
+                )
+            })
+    }
+
+    /// Gives back what [`MemoryBudget::admit_more`] counted (the model was unloaded).
+    pub fn release(&self, bytes: u64) {
+        let _ = self
+            .resident
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+    }
+
+    /// What the loaded models hold, as counted.
+    pub fn resident(&self) -> u64 {
+        self.resident.load(Ordering::Relaxed)
+    }
+
+    /// Starts counting a run on this thread (of any of the deployment's graphs), beside
+    /// what its loaded models hold.
     pub fn run(&self) -> RunMemory<'_> {
         RunMemory {
             budget: self,
-            resident: self.resident.load(Ordering::Relaxed),
+            resident: self.resident(),
             meter: Meter::open(),
             published: 0,
         }
@@ -141,5 +176,23 @@ mod tests {
         assert_eq!((over.resident, over.in_flight), (50, 1000));
         drop(run);
         assert_eq!(budget.in_flight.load(Ordering::Relaxed), 1000);
+    }
+
+    #[test]
+    fn other_loaded_models_count_until_released() {
+        let budget = MemoryBudget::new(1000);
+        budget.admit(600).unwrap();
+        budget.admit_more(300).unwrap();
+        assert_eq!(budget.resident(), 900);
+        let err = budget.admit_more(200).unwrap_err();
+        assert!(err.contains("memory limit"), "{err}");
+        assert_eq!(budget.resident(), 900, "a refused model is not counted");
+        // A run of the served model sees the other version's bytes too.
+        let mut run = budget.run();
+        budget.in_flight.fetch_add(150, Ordering::Relaxed);
+        assert_eq!(run.check().unwrap_err().resident, 900);
+        budget.release(300);
+        assert_eq!(budget.resident(), 600);
+        assert!(budget.admit_more(200).is_ok());
     }
 }

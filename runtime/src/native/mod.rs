@@ -22,6 +22,7 @@ mod run;
 pub mod stage;
 pub mod tensorflow;
 pub mod trees;
+pub mod versions;
 
 pub(crate) use run::DeadlinePassed;
 
@@ -62,6 +63,13 @@ pub enum ModelError {
         source_name: String,
         over: budget::OverBudget,
     },
+    /// Loading another version would take the deployment's loaded models past its memory
+    /// limit (500, kind `memory_limit`).
+    #[error("cannot load model {source_name}: {message}")]
+    OverLimit {
+        source_name: String,
+        message: String,
+    },
     /// Every run slot is taken and the queue is full (503).
     #[error("all {slots} run slot(s) of the graph are busy and {waiting} runs are waiting")]
     Overloaded { slots: usize, waiting: usize },
@@ -87,10 +95,12 @@ impl ModelError {
                 deployment: deployment.to_string(),
                 message: e.to_string(),
             },
-            e @ ModelError::MemoryLimit { .. } => InferenceError::MemoryLimit {
-                deployment: deployment.to_string(),
-                message: e.to_string(),
-            },
+            e @ (ModelError::MemoryLimit { .. } | ModelError::OverLimit { .. }) => {
+                InferenceError::MemoryLimit {
+                    deployment: deployment.to_string(),
+                    message: e.to_string(),
+                }
+            }
             other => InferenceError::PredictorFailed {
                 deployment: deployment.to_string(),
                 message: other.to_string(),

@@ -1,6 +1,7 @@
 //! TensorFlow models served as TF Serving serves them, with no TensorFlow: a SavedModel
 //! folder in TF Serving's layout (`MODEL/VERSION/saved_model.pb` + `variables/`, the highest
-//! numeric version served; or `saved_model.pb` directly in the folder) or a frozen GraphDef
+//! numeric version served by default and the others by `/versions/N`, [`super::versions`];
+//! or `saved_model.pb` directly in the folder) or a frozen GraphDef
 //! (`.pb`). The `tf-native` crate reads, freezes and types the graphs; every file it reads
 //! goes through the deployment's [`Artifacts`] (capability-scoped, size-checked). The served
 //! signature is `serving_default`; inputs and outputs carry its keys, as TF Serving names
@@ -71,13 +72,29 @@ pub fn version_folder(artifacts: &Artifacts, path: &str) -> Result<String, Strin
         let dir = dir.trim_end_matches('/');
         return Ok(if dir.is_empty() { "." } else { dir }.to_string());
     }
-    if artifacts.is_file(&join(path, SAVED_MODEL_PB)) {
-        return Ok(path.to_string());
+    match versions(artifacts, path)? {
+        None => Ok(path.to_string()),
+        Some(versions) => {
+            let highest = *versions.last().expect("a version list is never empty");
+            Ok(version_path(artifacts, path, highest))
+        }
+    }
+}
+
+/// The versions of the TF Serving model folder `path`, ascending: its numeric subfolders
+/// holding `saved_model.pb` (as TF Serving reads them, `007` is version 7). `None` when
+/// `path` is not such a folder but a SavedModel itself (`saved_model.pb`, or a folder holding
+/// it); an error for a folder that is neither.
+pub fn versions(artifacts: &Artifacts, path: &str) -> Result<Option<Vec<u64>>, String> {
+    if path.rsplit('/').next() == Some(SAVED_MODEL_PB)
+        || artifacts.is_file(&join(path, SAVED_MODEL_PB))
+    {
+        return Ok(None);
     }
     let entries = artifacts
         .list(path, MAX_FOLDER_ENTRIES)
         .map_err(|e| format!("cannot list {path}: {e}"))?;
-    let version = entries
+    let mut versions: Vec<u64> = entries
         .iter()
         .filter(|(name, is_dir)| *is_dir && !name.is_empty())
         .filter_map(|(name, _)| {
@@ -87,15 +104,38 @@ pub fn version_folder(artifacts: &Artifacts, path: &str) -> Result<String, Strin
                 .then(|| name.parse::<u64>().ok())??;
             artifacts
                 .is_file(&join(&join(path, name), SAVED_MODEL_PB))
-                .then_some((v, name))
+                .then_some(v)
         })
-        .max();
-    match version {
-        Some((_, name)) => Ok(join(path, name)),
-        None => Err(format!(
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    if versions.is_empty() {
+        return Err(format!(
             "{path} is a folder without {SAVED_MODEL_PB}, nor a numeric version folder holding one (TF Serving's layout: {path}/1/{SAVED_MODEL_PB} and {path}/1/variables/)"
-        )),
+        ));
     }
+    Ok(Some(versions))
+}
+
+/// The folder of `version` in the TF Serving model folder `path`, as it is spelled there
+/// (`007` for version 7; of two spellings of one number, the plain one).
+pub fn version_path(artifacts: &Artifacts, path: &str, version: u64) -> String {
+    let plain = join(path, &version.to_string());
+    if artifacts.is_file(&join(&plain, SAVED_MODEL_PB)) {
+        return plain;
+    }
+    artifacts
+        .list(path, MAX_FOLDER_ENTRIES)
+        .ok()
+        .and_then(|entries| {
+            entries.into_iter().find(|(name, is_dir)| {
+                *is_dir
+                    && name.bytes().all(|b| b.is_ascii_digit())
+                    && name.parse::<u64>().ok() == Some(version)
+                    && artifacts.is_file(&join(&join(path, name), SAVED_MODEL_PB))
+            })
+        })
+        .map_or(plain, |(name, _)| join(path, &name))
 }
 
 /// Loads the SavedModel at `path` (a folder in TF Serving's layout, or its

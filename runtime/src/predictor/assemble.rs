@@ -1,5 +1,6 @@
 //! A deployment's predictor made from its definition: its `model_file` loaded as a native
-//! graph (with its run slots and scale-to-zero retention), or its component (from
+//! graph (with its run slots and scale-to-zero retention, and a TF Serving folder's other
+//! versions), or its component (from
 //! `component_file` or a componentized `script_file`) compiled, pooled and warmed.
 
 use super::Predictor;
@@ -11,6 +12,7 @@ use crate::native::budget::MemoryBudget;
 use crate::native::gate::Gate;
 use crate::native::models::ModelCache;
 use crate::native::stage::GraphStage;
+use crate::native::versions::Versions;
 use crate::process::components::scaling_summary;
 use crate::process::{DeployError, ProcessState};
 use crate::role::Role;
@@ -64,7 +66,29 @@ pub async fn assemble(
                 r.as_secs()
             ));
         }
-        let graph = GraphStage::new(file, Arc::clone(models), model, gate, retention, metrics);
+        let mut graph = GraphStage::new(
+            file.clone(),
+            Arc::clone(models),
+            model,
+            gate,
+            retention,
+            metrics,
+        );
+        if let Some(versions) = folder_versions(artifacts, &file) {
+            let others: Vec<String> = versions
+                .all()
+                .filter(|&v| v != versions.served())
+                .map(|v| v.to_string())
+                .collect();
+            if !others.is_empty() {
+                log.info(format!(
+                    "TF Serving folder {file}: version {} served by default, version(s) {} by /versions/N, each loaded on its first request",
+                    versions.served(),
+                    others.join(", ")
+                ));
+            }
+            graph = graph.with_versions(versions);
+        }
         return Ok(Predictor::Native(Box::new(graph)));
     }
     let loaded = process
@@ -87,4 +111,13 @@ pub async fn assemble(
     )
     .await?;
     Ok(Predictor::Component(Box::new(predictor)))
+}
+
+/// The versions of `file` when it is a TF Serving model folder (`MODEL/N/saved_model.pb`).
+fn folder_versions(artifacts: &Artifacts, file: &str) -> Option<Versions> {
+    if !artifacts.is_dir(file) {
+        return None;
+    }
+    let versions = crate::native::tensorflow::versions(artifacts, file).ok()??;
+    Some(Versions::new(artifacts, file, &versions))
 }

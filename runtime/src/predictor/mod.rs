@@ -59,6 +59,14 @@ impl Predictor {
         }
     }
 
+    /// The versions of its TF Serving folder, when it is a graph serving one.
+    pub fn versions(&self) -> Option<&crate::native::versions::Versions> {
+        match self {
+            Predictor::Component(_) => None,
+            Predictor::Native(g) => g.versions(),
+        }
+    }
+
     /// V2 `platform`.
     pub fn platform(&self) -> &'static str {
         match self {
@@ -125,10 +133,11 @@ impl Predictor {
                     inputs,
                     outputs,
                     signature,
+                    version,
                 },
             ) => {
                 let answer = model
-                    .run(signature.as_deref(), inputs)
+                    .run(version, signature.as_deref(), inputs)
                     .await
                     .map_err(|e| e.for_client(deployment))?;
                 select_outputs(answer, outputs.as_deref()).map(Output::Tensors)

@@ -81,7 +81,7 @@ pub struct Decoded {
 pub struct V2<'a> {
     /// The model's name and version, echoed in the answer.
     pub model_name: &'a str,
-    pub model_version: u32,
+    pub model_version: u64,
     /// The binary extension's header: the JSON part's length, when the client sent it.
     pub json_length: Option<usize>,
     /// Whether the answer must be all JSON (a transformer reads it).
@@ -89,7 +89,7 @@ pub struct V2<'a> {
 }
 
 impl<'a> V2<'a> {
-    pub fn new(model_name: &'a str, model_version: u32, json_length: Option<usize>) -> Self {
+    pub fn new(model_name: &'a str, model_version: u64, json_length: Option<usize>) -> Self {
         V2 {
             model_name,
             model_version,
@@ -232,6 +232,7 @@ pub fn decode(body: &[u8], json_length: Option<usize>) -> Result<Decoded, Infere
             inputs,
             outputs,
             signature: None,
+            version: None,
         },
         id: request.id,
         binary_outputs,
@@ -270,7 +271,7 @@ struct BinarySize {
 /// Encodes the answer to an `/infer` request.
 pub fn encode(
     model_name: &str,
-    version: u32,
+    version: u64,
     id: Option<&str>,
     binary: &BinaryOutputs,
     output: &Output,

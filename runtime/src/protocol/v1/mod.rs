@@ -191,6 +191,7 @@ fn tensors(inputs: Vec<crate::tensor::Tensor>, signature: Option<String>) -> Pay
         inputs,
         outputs: None,
         signature,
+        version: None,
     }
 }
 
