@@ -79,7 +79,7 @@ pub fn running(deployment: &Deployment) -> Result<&Serving, InferenceError> {
 }
 
 /// What `version` of the deployment's TF Serving folder takes and gives, loading it first if
-/// it never has (the version is one [`crate::http::lookup`] found in the folder).
+/// it never has (the version is one the HTTP layer found in the folder).
 pub async fn version(
     deployment: &Deployment,
     version: u64,
