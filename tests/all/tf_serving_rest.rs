@@ -17,7 +17,12 @@ pub(crate) fn onnx(name: &str, fixture: &str) -> DeploymentDir {
 }
 
 fn methods_expected() -> Value {
-    let path = root().join("target/tf-fixtures/methods.json");
+    fixture_json("methods.json")
+}
+
+/// A JSON file `tf-native/scripts/make.py` wrote beside the TF fixtures (TensorFlow's answers).
+pub(crate) fn fixture_json(name: &str) -> Value {
+    let path = root().join("target/tf-fixtures").join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}; run scripts/setup.sh (tf-native/scripts/make.py makes it)",
@@ -27,7 +32,8 @@ fn methods_expected() -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-fn close(a: &Value, b: &Value) -> bool {
+/// Numbers within 1e-4 of TensorFlow's (relative past 1), through arrays and objects.
+pub(crate) fn close(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b))
@@ -36,11 +42,14 @@ fn close(a: &Value, b: &Value) -> bool {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
             (x - y).abs() <= 1e-4 * y.abs().max(1.0)
         }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, a)| y.get(k).is_some_and(|b| close(a, b)))
+        }
         _ => a == b,
     }
 }
 
-fn assert_close(what: &str, ours: &Value, theirs: &Value) {
+pub(crate) fn assert_close(what: &str, ours: &Value, theirs: &Value) {
     assert!(close(ours, theirs), "{what}: {ours} vs {theirs}");
 }
 

@@ -7,40 +7,13 @@
 //! of different signatures each get their own answer; scale to zero and back serves them all.
 
 use crate::tf_models::saved_model_deployment;
-use crate::tf_serving_rest::error;
-use predictor_tests::{TestServer, root};
+use crate::tf_serving_rest::{assert_close, error, fixture_json};
+use predictor_tests::TestServer;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 fn expected() -> Value {
-    let path = root().join("target/tf-fixtures/signatures.json");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run scripts/setup.sh (tf-native/scripts/make.py makes it)",
-            path.display()
-        )
-    });
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-fn close(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b))
-        }
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            (x - y).abs() <= 1e-4 * y.abs().max(1.0)
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, a)| y.get(k).is_some_and(|b| close(a, b)))
-        }
-        _ => a == b,
-    }
-}
-
-fn assert_close(what: &str, ours: &Value, theirs: &Value) {
-    assert!(close(ours, theirs), "{what}: {ours} vs {theirs}");
+    fixture_json("signatures.json")
 }
 
 /// TF's answer for `signature` in row format: one object per row with several outputs, the
