@@ -122,6 +122,17 @@ fn assert_matches(what: &str, ours: &[f64], theirs: &[f64], row: usize) {
     assert!(same, "{what}: argmax differs");
 }
 
+/// The manifest's entry of fixture `name`.
+pub(crate) fn fixture_case(name: &str) -> Value {
+    manifest()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["case"] == name)
+        .unwrap_or_else(|| panic!("no fixture case {name}"))
+        .clone()
+}
+
 pub(crate) fn copy_tree(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for entry in std::fs::read_dir(src).unwrap() {
@@ -310,14 +321,7 @@ async fn every_fixture_model_matches_tensorflow_over_v1_and_v2() {
 /// an older version beside it), no definition; the highest version is served.
 #[tokio::test]
 async fn a_kserve_storage_folder_serves_its_highest_version() {
-    let m = manifest();
-    let case = m["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["case"] == "cnn_export")
-        .unwrap()
-        .clone();
+    let case = fixture_case("cnn_export");
     let storage = tempfile::tempdir().unwrap();
     copy_tree(&fixtures().join("cnn_export/1"), &storage.path().join("7"));
     // Version 2 is another model (the MLP): serving it would fail the comparison.
@@ -345,14 +349,7 @@ async fn a_tensorflow_graph_is_unloaded_at_zero_and_loaded_again() {
         json!({"scaling_configuration": {"min_instances": 0, "scale_to_zero_retention_seconds": 1}}),
     );
     let server = TestServer::start(&[&dir]).await;
-    let m = manifest();
-    let case = m["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["case"] == "lstm_export")
-        .unwrap()
-        .clone();
+    let case = fixture_case("lstm_export");
     check_case(&server, "lstm", &case, "tensorflow_savedmodel").await;
     let instances = series("instances", "lstm");
     assert_eq!(server.metric(&instances).await, 1.0);

@@ -6,7 +6,7 @@
 //! (`2/` a GRU and `7/` an LSTM, same inputs); a deployment definition serves its folder so
 //! too.
 
-use crate::tf_models::{check_case_at, copy_tree, fixtures, manifest, small};
+use crate::tf_models::{check_case_at, copy_tree, fixture_case, fixtures, small};
 use predictor_runtime::ServeOptions;
 use predictor_tests::{DeploymentDir, TestServer};
 use serde_json::{Value, json};
@@ -16,13 +16,7 @@ use std::time::{Duration, Instant};
 const PLATFORM: &str = "tensorflow_savedmodel";
 
 fn case(name: &str) -> Value {
-    manifest()["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["case"] == name)
-        .unwrap_or_else(|| panic!("no fixture case {name}"))
-        .clone()
+    fixture_case(name)
 }
 
 /// `folder/2` the fixture `low`, `folder/7` the fixture `high`.

@@ -115,6 +115,16 @@ pub struct TensorSpec {
     pub shape: Vec<i64>,
 }
 
+impl TensorSpec {
+    pub fn new(name: &str, datatype: Datatype, shape: &[i64]) -> TensorSpec {
+        TensorSpec {
+            name: name.into(),
+            datatype,
+            shape: shape.to_vec(),
+        }
+    }
+}
+
 /// Why bytes, JSON or a graph value cannot be a tensor. The message is for the client.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -188,11 +188,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn spec(name: &str, datatype: Datatype, shape: &[i64]) -> TensorSpec {
-        TensorSpec {
-            name: name.into(),
-            datatype,
-            shape: shape.to_vec(),
-        }
+        TensorSpec::new(name, datatype, shape)
     }
 
     #[test]
