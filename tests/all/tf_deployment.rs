@@ -8,7 +8,7 @@ use crate::tf_models::copy_tree;
 use predictor_runtime::ServeOptions;
 use predictor_tests::{DeploymentDir, TestServer, generated, root};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const FEATURES: [&str; 12] = [
     "tenure_months",
@@ -151,14 +151,14 @@ async fn a_tf_serving_deployment_transforms_batches_logs_and_scales_to_zero() {
 
     // The graph goes to zero after its retention; the next request loads it again.
     let instances = "predictor_instances{deployment=\"churn\",component=\"predictor\"}";
-    let started = Instant::now();
-    while server.metric(instances).await != 0.0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never went to zero"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server
+        .wait_for_metric(
+            instances,
+            0.0,
+            Duration::from_secs(20),
+            "never went to zero",
+        )
+        .await;
     let (status, body) = ask(&server, &customers[1].0).await;
     assert_eq!(status, 200, "{body}");
     check(&body, customers[1].1);

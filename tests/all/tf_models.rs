@@ -15,7 +15,7 @@ use predictor_runtime::ServeOptions;
 use predictor_tests::{DeploymentDir, TestServer, root};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TOLERANCE: f64 = 1e-4;
 
@@ -353,14 +353,9 @@ async fn a_tensorflow_graph_is_unloaded_at_zero_and_loaded_again() {
     check_case(&server, "lstm", &case, "tensorflow_savedmodel").await;
     let instances = series("instances", "lstm");
     assert_eq!(server.metric(&instances).await, 1.0);
-    let started = Instant::now();
-    while server.metric(&instances).await != 0.0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never unloaded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server
+        .wait_for_metric(&instances, 0.0, Duration::from_secs(10), "never unloaded")
+        .await;
     assert_eq!(server.deployment("lstm").lifecycle_state().as_str(), "Idle");
     // Metadata needs no load; the next request loads the SavedModel again.
     let (status, meta) = server.get("/v2/models/lstm").await;

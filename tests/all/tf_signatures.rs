@@ -10,7 +10,7 @@ use crate::tf_models::saved_model_deployment;
 use crate::tf_serving_rest::{assert_close, error, fixture_json};
 use predictor_tests::TestServer;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn expected() -> Value {
     fixture_json("signatures.json")
@@ -175,14 +175,14 @@ async fn every_signature_unloads_at_zero_and_loads_again_in_one_cold_start() {
     let series = |name: &str| {
         format!("predictor_{name}{{deployment=\"sigs-zero\",component=\"predictor\"}}")
     };
-    let started = Instant::now();
-    while server.metric(&series("instances")).await != 0.0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never unloaded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server
+        .wait_for_metric(
+            &series("instances"),
+            0.0,
+            Duration::from_secs(10),
+            "never unloaded",
+        )
+        .await;
     // Another signature's request loads them all; the served one needs no second load.
     check(&server, "sigs-zero", "other", "z").await;
     check(&server, "sigs-zero", "serving_default", "x").await;

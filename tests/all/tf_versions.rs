@@ -184,14 +184,9 @@ async fn every_version_unloads_at_zero_and_loads_again() {
     let instances = series("instances", "versioned");
     let cold = series("cold_start_seconds_count", "versioned");
     let colds = server.metric(&cold).await;
-    let started = Instant::now();
-    while server.metric(&instances).await != 0.0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never unloaded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server
+        .wait_for_metric(&instances, 0.0, Duration::from_secs(10), "never unloaded")
+        .await;
     let deployment = server.deployment("versioned");
     assert_eq!(deployment.lifecycle_state().as_str(), "Idle");
     // Version 2 alone loads again: the deployment runs, and is idle again after it.

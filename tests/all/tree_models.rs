@@ -367,14 +367,14 @@ async fn a_tree_deployment_batches_scales_to_zero_and_logs() {
 
     // At zero after its retention; the next request loads it again.
     let instances = "predictor_instances{deployment=\"trees\",component=\"predictor\"}";
-    let started = Instant::now();
-    while server.metric(instances).await != 0.0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never went to zero"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server
+        .wait_for_metric(
+            instances,
+            0.0,
+            Duration::from_secs(10),
+            "never went to zero",
+        )
+        .await;
     let (status, body) = server.post("/v1/models/trees:predict", &one(20)).await;
     assert_eq!(status, 200, "{body}");
     assert_scores(

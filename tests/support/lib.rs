@@ -223,6 +223,22 @@ impl TestServer {
             .map_or(0.0, |v| v.parse().unwrap())
     }
 
+    /// Waits until `series` reads `value` (polled every 50 ms); fails the test with `what`
+    /// if it does not within `within`.
+    pub async fn wait_for_metric(
+        &self,
+        series: &str,
+        value: f64,
+        within: std::time::Duration,
+        what: &str,
+    ) {
+        let started = std::time::Instant::now();
+        while self.metric(series).await != value {
+            assert!(started.elapsed() < within, "{what}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn stop(self) {
         self.server.stop().await.unwrap();
     }
