@@ -1,6 +1,6 @@
 # Shared by the scripts: sourced, not run.
 
-say() { printf '==> %s\n' "$*" >&2; }
+say() { printf '==> %s %s\n' "$(date +%T)" "$*" >&2; }
 
 # Installs a requirements file into a venv (default .venv) unless that exact file was
 # installed already.
