@@ -22,9 +22,9 @@ if [ ! -f "$stamp" ] || ! sha256sum --status -c "$stamp"; then
   .venv/bin/python bench/tree_models.py target/bench-models
   sha256sum bench/tree_models.py scripts/requirements-bench.txt scripts/requirements-models.txt > "$stamp"
 fi
-if ! command -v tansu >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" ]; then
+if ! have_tansu; then
   say "installing tansu, a Kafka-compatible broker for the inference logging run (builds once)"
-  cargo install --locked tansu --version 0.6.0 --features dynostore
+  install_tansu
 fi
 say "building the predictor runtime (release)"
 cargo build --release --quiet -p predictor-runtime --bin predictor --example cold_start --example overload --example model_rows \

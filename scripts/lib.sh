@@ -13,3 +13,16 @@ venv_install() {
     sha256sum "$requirements" > "$stamp"
   fi
 }
+
+# Whether tansu (the Kafka-compatible broker the log tests and benchmarks run) is installed.
+have_tansu() {
+  command -v tansu >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" ]
+}
+
+# Installs tansu from crates.io. Built at opt-level 1: it carries a few hundred records in
+# the tests, and at crates' default level 3 its build (rhai, reqwest, object_store, ...)
+# took 16 of CI's minutes on its own.
+install_tansu() {
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install --locked --quiet tansu --version 0.6.0 --features dynostore
+}
