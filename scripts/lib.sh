@@ -21,7 +21,7 @@ have_tansu() {
 
 # Installs tansu from crates.io. Built at opt-level 1: it carries a few hundred records in
 # the tests, and at crates' default level 3 its build (rhai, reqwest, object_store, ...)
-# took 16 of CI's minutes on its own.
+# took 16 minutes on its own on a 2-core machine.
 install_tansu() {
   CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
     cargo install --locked --quiet tansu --version 0.6.0 --features dynostore
